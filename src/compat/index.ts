@@ -1,0 +1,42 @@
+/**
+ * The drop-in facade of the documented `@metarhia/jstp` 2.x API.
+ *
+ * So far it offers the error code constants; the rest of the API is built on
+ * the engine and the Effect core as they land.
+ *
+ * @since 0.1.0
+ */
+import * as ErrorCode from "../wire/ErrorCode.js"
+
+export {
+  ERR_APP_NOT_FOUND,
+  ERR_AUTH_FAILED,
+  ERR_CALLBACK_LOST,
+  ERR_INTERFACE_INCOMPATIBLE,
+  ERR_INTERFACE_NOT_FOUND,
+  ERR_INTERNAL_API_ERROR,
+  ERR_INVALID_SIGNATURE,
+  ERR_METHOD_NOT_FOUND,
+  ERR_NO_HANDSHAKE_RESPONSE,
+  ERR_NOT_A_SERVER
+} from "../wire/ErrorCode.js"
+
+/**
+ * The whole facade as one object, for `import jstp from "effect-jstp/compat"`.
+ *
+ * @since 0.1.0
+ */
+const jstp = {
+  ERR_CALLBACK_LOST: ErrorCode.ERR_CALLBACK_LOST,
+  ERR_NO_HANDSHAKE_RESPONSE: ErrorCode.ERR_NO_HANDSHAKE_RESPONSE,
+  ERR_APP_NOT_FOUND: ErrorCode.ERR_APP_NOT_FOUND,
+  ERR_AUTH_FAILED: ErrorCode.ERR_AUTH_FAILED,
+  ERR_INTERFACE_NOT_FOUND: ErrorCode.ERR_INTERFACE_NOT_FOUND,
+  ERR_INTERFACE_INCOMPATIBLE: ErrorCode.ERR_INTERFACE_INCOMPATIBLE,
+  ERR_METHOD_NOT_FOUND: ErrorCode.ERR_METHOD_NOT_FOUND,
+  ERR_NOT_A_SERVER: ErrorCode.ERR_NOT_A_SERVER,
+  ERR_INTERNAL_API_ERROR: ErrorCode.ERR_INTERNAL_API_ERROR,
+  ERR_INVALID_SIGNATURE: ErrorCode.ERR_INVALID_SIGNATURE
+}
+
+export default jstp

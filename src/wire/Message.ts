@@ -1,0 +1,392 @@
+/**
+ * The JSTP messages (protocol.md §3) as a tagged union, decoded from parsed
+ * objects and encoded back. The only module that knows the shapes on the wire.
+ *
+ * A message's first key is its kind, with the header array as its value; the
+ * second key, if any, is its verb, with the payload as its value.
+ *
+ * @since 0.1.0
+ */
+import { Data, Either } from "effect"
+import * as Serde from "./Serde.js"
+
+/**
+ * How a handshake request authenticates.
+ *
+ * @since 0.1.0
+ */
+export type HandshakeAuth =
+  | { readonly _tag: "Anonymous" }
+  | { readonly _tag: "Login"; readonly login: string; readonly password: string }
+  | { readonly _tag: "Session"; readonly sessionId: string; readonly receivedCount: number }
+  | { readonly _tag: "Custom"; readonly strategy: string; readonly credentials: unknown }
+
+/**
+ * An error as carried by a callback or a handshake reply:
+ * `[code]` or `[code, message, ...info]` on the wire.
+ *
+ * @since 0.1.0
+ */
+export interface ErrorPayload {
+  readonly code: number
+  readonly message: string | undefined
+  readonly info: ReadonlyArray<unknown>
+}
+
+/** `{handshake:[0,'app','1.x'],login:['user','pass']}` @since 0.1.0 */
+export interface HandshakeRequest {
+  readonly _tag: "HandshakeRequest"
+  readonly id: number
+  readonly app: string
+  readonly version: string | undefined
+  readonly auth: HandshakeAuth
+}
+
+/** `{handshake:[0],ok:'<session id>'}` or, on restore, `ok:<receivedCount>` @since 0.1.0 */
+export interface HandshakeOk {
+  readonly _tag: "HandshakeOk"
+  readonly id: number
+  readonly ok: string | number
+}
+
+/** `{handshake:[0],error:[11]}` @since 0.1.0 */
+export interface HandshakeError {
+  readonly _tag: "HandshakeError"
+  readonly id: number
+  readonly error: ErrorPayload
+}
+
+/** `{call:[17,'auth'],newAccount:['Payload']}` @since 0.1.0 */
+export interface Call {
+  readonly _tag: "Call"
+  readonly id: number
+  readonly iface: string
+  readonly method: string
+  readonly args: ReadonlyArray<unknown>
+}
+
+/** `{callback:[17],ok:[15703]}` @since 0.1.0 */
+export interface CallbackOk {
+  readonly _tag: "CallbackOk"
+  readonly id: number
+  readonly results: ReadonlyArray<unknown>
+}
+
+/** `{callback:[17],error:[12]}` @since 0.1.0 */
+export interface CallbackError {
+  readonly _tag: "CallbackError"
+  readonly id: number
+  readonly error: ErrorPayload
+}
+
+/** `{event:[-12,'chat'],message:['Marcus','Hi']}` @since 0.1.0 */
+export interface Event {
+  readonly _tag: "Event"
+  readonly id: number
+  readonly iface: string
+  readonly event: string
+  readonly args: ReadonlyArray<unknown>
+}
+
+/** `{inspect:[42,'iface']}` @since 0.1.0 */
+export interface Inspect {
+  readonly _tag: "Inspect"
+  readonly id: number
+  readonly iface: string
+}
+
+/** `{ping:[5]}` @since 0.1.0 */
+export interface Ping {
+  readonly _tag: "Ping"
+  readonly id: number
+}
+
+/** `{pong:[5]}` @since 0.1.0 */
+export interface Pong {
+  readonly _tag: "Pong"
+  readonly id: number
+}
+
+/** `{}`: an old-style heartbeat, ignored but for logging. @since 0.1.0 */
+export interface Heartbeat {
+  readonly _tag: "Heartbeat"
+}
+
+/**
+ * Every JSTP message.
+ *
+ * @since 0.1.0
+ */
+export type Message =
+  | HandshakeRequest
+  | HandshakeOk
+  | HandshakeError
+  | Call
+  | CallbackOk
+  | CallbackError
+  | Event
+  | Inspect
+  | Ping
+  | Pong
+  | Heartbeat
+
+/**
+ * Why a parsed value is not a JSTP message.
+ *
+ * @since 0.1.0
+ */
+export type MessageErrorReason =
+  | "NotAnObject"
+  | "UnknownKind"
+  | "HeaderNotArray"
+  | "BadId"
+  | "BadName"
+  | "MissingVerb"
+  | "PayloadNotArray"
+  | "BadPayload"
+
+/**
+ * A parsed value that is not a well-formed message. `kind` and `id` are set
+ * when they could be read, so that an engine can still answer the message
+ * (a call without an argument array gets error 17).
+ *
+ * @since 0.1.0
+ */
+export class MessageError extends Data.TaggedError("MessageError")<{
+  readonly reason: MessageErrorReason
+  readonly kind: string | undefined
+  readonly id: number | undefined
+  readonly message: string
+}> {}
+
+const fail = (reason: MessageErrorReason, kind: string | undefined, id: number | undefined, what: string): never => {
+  throw new MessageError({
+    reason,
+    kind,
+    id,
+    message: kind === undefined ? what : `${what} in a ${kind} message${id === undefined ? "" : ` (id ${id})`}`
+  })
+}
+
+const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+const headerOf = (message: Record<string, unknown>, kind: string): ReadonlyArray<unknown> => {
+  const header = message[kind]
+  return Array.isArray(header) ? header : fail("HeaderNotArray", kind, undefined, "Header is not an array")
+}
+
+const idOf = (header: ReadonlyArray<unknown>, kind: string): number => {
+  const id = header[0]
+  return Number.isSafeInteger(id) ? (id as number) : fail("BadId", kind, undefined, "Id is not an integer")
+}
+
+const nameOf = (header: ReadonlyArray<unknown>, kind: string, id: number): string => {
+  const name = header[1]
+  return typeof name === "string" ? name : fail("BadName", kind, id, "Interface name is not a string")
+}
+
+const verbOf = (keys: ReadonlyArray<string>, kind: string, id: number): string =>
+  keys.length > 1 ? keys[1]! : fail("MissingVerb", kind, id, "Verb is missing")
+
+const argsOf = (
+  message: Record<string, unknown>,
+  verb: string,
+  kind: string,
+  id: number
+): ReadonlyArray<unknown> => {
+  const args = message[verb]
+  return Array.isArray(args) ? args : fail("PayloadNotArray", kind, id, `Payload of '${verb}' is not an array`)
+}
+
+const errorOf = (value: unknown, kind: string, id: number): ErrorPayload => {
+  if (!Array.isArray(value)) return fail("PayloadNotArray", kind, id, "Error is not an array")
+  const [code, message, ...info] = value as Array<unknown>
+  if (typeof code !== "number" || !Number.isFinite(code)) return fail("BadPayload", kind, id, "Error code is not a number")
+  if (message !== undefined && message !== null && typeof message !== "string") {
+    return fail("BadPayload", kind, id, "Error message is not a string")
+  }
+  return { code, message: message ?? undefined, info }
+}
+
+const decodeAuth = (message: Record<string, unknown>, keys: ReadonlyArray<string>, id: number): HandshakeAuth => {
+  if (keys.length < 2) return { _tag: "Anonymous" }
+  const strategy = keys[1]!
+  const credentials = message[strategy]
+  if (strategy === "login") {
+    if (Array.isArray(credentials) && typeof credentials[0] === "string" && typeof credentials[1] === "string") {
+      return { _tag: "Login", login: credentials[0], password: credentials[1] }
+    }
+    return fail("BadPayload", "handshake", id, "Login credentials are not [login, password]")
+  }
+  if (strategy === "session") {
+    if (
+      Array.isArray(credentials) &&
+      typeof credentials[0] === "string" &&
+      Number.isSafeInteger(credentials[1]) &&
+      (credentials[1] as number) >= 0
+    ) {
+      return { _tag: "Session", sessionId: credentials[0], receivedCount: credentials[1] as number }
+    }
+    return fail("BadPayload", "handshake", id, "Session credentials are not [sessionId, receivedCount]")
+  }
+  return { _tag: "Custom", strategy, credentials }
+}
+
+const decodeHandshake = (
+  message: Record<string, unknown>,
+  keys: ReadonlyArray<string>,
+  header: ReadonlyArray<unknown>,
+  id: number
+): HandshakeRequest | HandshakeOk | HandshakeError => {
+  // A request names an application; a reply has only the id (as 2.x decides).
+  if (header[1]) {
+    const app = header[1]
+    if (typeof app !== "string") return fail("BadName", "handshake", id, "Application name is not a string")
+    const version = header[2]
+    if (version !== undefined && version !== null && typeof version !== "string") {
+      return fail("BadPayload", "handshake", id, "Application version is not a string")
+    }
+    return { _tag: "HandshakeRequest", id, app, version: version ?? undefined, auth: decodeAuth(message, keys, id) }
+  }
+  if (hasOwn(message, "ok")) {
+    const ok = message.ok
+    if (typeof ok === "string" || (Number.isSafeInteger(ok) && (ok as number) >= 0)) {
+      return { _tag: "HandshakeOk", id, ok: ok as string | number }
+    }
+    return fail("BadPayload", "handshake", id, "Handshake result is neither a session id nor a count")
+  }
+  if (hasOwn(message, "error")) return { _tag: "HandshakeError", id, error: errorOf(message.error, "handshake", id) }
+  return fail("MissingVerb", "handshake", id, "Neither 'ok' nor 'error' is present")
+}
+
+/**
+ * Decodes a parsed value into a message; throws a `MessageError`.
+ *
+ * @since 0.1.0
+ */
+export const decode = (value: unknown): Message => {
+  if (!isRecord(value)) return fail("NotAnObject", undefined, undefined, "Message is not an object")
+  const keys = Object.keys(value)
+  if (keys.length === 0) return { _tag: "Heartbeat" }
+  const kind = keys[0]!
+  switch (kind) {
+    case "call": {
+      const header = headerOf(value, kind)
+      const id = idOf(header, kind)
+      const iface = nameOf(header, kind, id)
+      const method = verbOf(keys, kind, id)
+      return { _tag: "Call", id, iface, method, args: argsOf(value, method, kind, id) }
+    }
+    case "callback": {
+      const id = idOf(headerOf(value, kind), kind)
+      if (hasOwn(value, "ok")) return { _tag: "CallbackOk", id, results: argsOf(value, "ok", kind, id) }
+      if (hasOwn(value, "error")) return { _tag: "CallbackError", id, error: errorOf(value.error, kind, id) }
+      return fail("MissingVerb", kind, id, "Neither 'ok' nor 'error' is present")
+    }
+    case "event": {
+      const header = headerOf(value, kind)
+      const id = idOf(header, kind)
+      const iface = nameOf(header, kind, id)
+      const event = verbOf(keys, kind, id)
+      return { _tag: "Event", id, iface, event, args: argsOf(value, event, kind, id) }
+    }
+    case "inspect": {
+      const header = headerOf(value, kind)
+      const id = idOf(header, kind)
+      return { _tag: "Inspect", id, iface: nameOf(header, kind, id) }
+    }
+    case "ping":
+      return { _tag: "Ping", id: idOf(headerOf(value, kind), kind) }
+    case "pong":
+      return { _tag: "Pong", id: idOf(headerOf(value, kind), kind) }
+    case "handshake": {
+      const header = headerOf(value, kind)
+      return decodeHandshake(value, keys, header, idOf(header, kind))
+    }
+    default:
+      return fail("UnknownKind", kind, undefined, `Unknown message kind '${kind}'`)
+  }
+}
+
+const encodeError = (error: ErrorPayload): ReadonlyArray<unknown> =>
+  error.message === undefined && error.info.length === 0 ? [error.code] : [error.code, error.message, ...error.info]
+
+const encodeAuth = (auth: HandshakeAuth): Record<string, unknown> | undefined => {
+  switch (auth._tag) {
+    case "Anonymous":
+      return undefined
+    case "Login":
+      return { login: [auth.login, auth.password] }
+    case "Session":
+      return { session: [auth.sessionId, auth.receivedCount] }
+    case "Custom":
+      return { [auth.strategy]: auth.credentials }
+  }
+}
+
+/**
+ * The wire object of a message, keys in protocol order. Verbs are written as
+ * computed keys, so a verb named `__proto__` stays an own property.
+ *
+ * @since 0.1.0
+ */
+export const encode = (message: Message): Record<string, unknown> => {
+  switch (message._tag) {
+    case "HandshakeRequest": {
+      const header = message.version === undefined ? [message.id, message.app] : [message.id, message.app, message.version]
+      return { handshake: header, ...encodeAuth(message.auth) }
+    }
+    case "HandshakeOk":
+      return { handshake: [message.id], ok: message.ok }
+    case "HandshakeError":
+      return { handshake: [message.id], error: encodeError(message.error) }
+    case "Call":
+      return { call: [message.id, message.iface], [message.method]: message.args }
+    case "CallbackOk":
+      return { callback: [message.id], ok: message.results }
+    case "CallbackError":
+      return { callback: [message.id], error: encodeError(message.error) }
+    case "Event":
+      return { event: [message.id, message.iface], [message.event]: message.args }
+    case "Inspect":
+      return { inspect: [message.id, message.iface] }
+    case "Ping":
+      return { ping: [message.id] }
+    case "Pong":
+      return { pong: [message.id] }
+    case "Heartbeat":
+      return {}
+  }
+}
+
+/**
+ * A message's text, ready for framing. Throws a `SerdeError` if its payload
+ * cannot be serialized.
+ *
+ * @since 0.1.0
+ */
+export const serialize = (message: Message): string => Serde.stringify(encode(message))
+
+/**
+ * Parses and decodes one frame; throws a `SerdeError` or a `MessageError`.
+ *
+ * @since 0.1.0
+ */
+export const deserialize = (text: string): Message => decode(Serde.parse(text))
+
+/**
+ * `deserialize` with the failure as a value.
+ *
+ * @since 0.1.0
+ */
+export const deserializeEither = (text: string): Either.Either<Message, Serde.SerdeError | MessageError> => {
+  try {
+    return Either.right(deserialize(text))
+  } catch (error) {
+    if (error instanceof Serde.SerdeError || error instanceof MessageError) return Either.left(error)
+    throw error
+  }
+}
