@@ -3,6 +3,7 @@
 // format: holes for undefined array elements, -0.
 import { SerdeError } from "../SerdeError.js"
 
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
 
 const quote = (text: string): string =>

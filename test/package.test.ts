@@ -1,0 +1,38 @@
+// The built package as users load it: `import` and `require()` on Node, for
+// each subpath export. `npm test` builds dist/ first (the pretest script).
+import { describe, expect, it } from "@effect/vitest"
+import { existsSync } from "node:fs"
+import { root, run } from "./support/run.js"
+
+const node = (args: ReadonlyArray<string>) => run(process.execPath, args)
+
+describe("the package", () => {
+  it("is built", () => {
+    expect(existsSync(`${root}/dist/esm/index.js`)).toBe(true)
+    expect(existsSync(`${root}/dist/cjs/index.js`)).toBe(true)
+    expect(existsSync(`${root}/dist/esm/index.d.ts`)).toBe(true)
+  })
+
+  it("loads with require()", async () => {
+    const program = `
+      const { Serde, Framing, Message } = require("effect-jstp")
+      const compat = require("effect-jstp/compat")
+      const message = Message.deserialize("{call:[1,'i'],m:[2]}")
+      console.log(JSON.stringify([Serde.stringify(Serde.parse("[1,,{a:'b'}]")), message._tag, typeof Framing.makeDecoder, compat.ERR_AUTH_FAILED]))`
+    const { code, stderr, stdout } = await node(["-e", program])
+    expect(stderr).toBe("")
+    expect(code).toBe(0)
+    expect(JSON.parse(stdout)).toEqual([`[1,,{"a":"b"}]`, "Call", "function", 11])
+  })
+
+  it("loads with import, including the compat default export", async () => {
+    const program = `
+      import { Serde, Message } from "effect-jstp"
+      import jstp, { ERR_APP_NOT_FOUND } from "effect-jstp/compat"
+      console.log(JSON.stringify([Serde.parse("{a:0x10}").a, Message.serialize({ _tag: "Ping", id: 3 }), jstp.ERR_INVALID_SIGNATURE, ERR_APP_NOT_FOUND]))`
+    const { code, stderr, stdout } = await node(["--input-type=module", "-e", program])
+    expect(stderr).toBe("")
+    expect(code).toBe(0)
+    expect(JSON.parse(stdout)).toEqual([16, `{"ping":[3]}`, 17, 10])
+  })
+})
