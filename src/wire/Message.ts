@@ -164,7 +164,9 @@ const fail = (reason: MessageErrorReason, kind: string | undefined, id: number |
     reason,
     kind,
     id,
-    message: kind === undefined ? what : `${what} in a ${kind} message${id === undefined ? "" : ` (id ${id})`}`
+    message: kind === undefined || reason === "UnknownKind"
+      ? what
+      : `${what} in a ${kind} message${id === undefined ? "" : ` (id ${id})`}`
   })
 }
 
@@ -311,7 +313,12 @@ export const decode = (value: unknown): Message => {
   }
 }
 
-const encodeError = (error: ErrorPayload): ReadonlyArray<unknown> =>
+/**
+ * The wire array of an error payload: `[code]` or `[code, message, ...info]`.
+ *
+ * @since 0.1.0
+ */
+export const encodeError = (error: ErrorPayload): ReadonlyArray<unknown> =>
   error.message === undefined && error.info.length === 0 ? [error.code] : [error.code, error.message, ...error.info]
 
 const encodeAuth = (auth: HandshakeAuth): Record<string, unknown> | undefined => {
@@ -323,13 +330,26 @@ const encodeAuth = (auth: HandshakeAuth): Record<string, unknown> | undefined =>
     case "Session":
       return { session: [auth.sessionId, auth.receivedCount] }
     case "Custom":
-      return { [auth.strategy]: auth.credentials }
+      return { [checkVerb("handshake", auth.strategy, 0)]: auth.credentials }
   }
+}
+
+// The kind is read as the first key, so a verb may neither repeat the kind
+// (it would overwrite the header) nor look like an array index (JavaScript
+// orders such keys first).
+const checkVerb = (kind: string, verb: string, id: number): string => {
+  const first = verb.charCodeAt(0)
+  if (verb === kind || (first >= 48 && first <= 57 && /^(?:0|[1-9]\d{0,9})$/.test(verb) && Number(verb) < 4294967295)) {
+    fail("BadName", kind, id, `'${verb}' cannot be a verb: the message would not decode`)
+  }
+  return verb
 }
 
 /**
  * The wire object of a message, keys in protocol order. Verbs are written as
- * computed keys, so a verb named `__proto__` stays an own property.
+ * computed keys, so a verb named `__proto__` stays an own property. Throws a
+ * `MessageError` (BadName) for a verb that would make the message undecodable:
+ * the kind's own name, or an array-index-like name such as `"0"`.
  *
  * @since 0.1.0
  */
@@ -344,13 +364,13 @@ export const encode = (message: Message): Record<string, unknown> => {
     case "HandshakeError":
       return { handshake: [message.id], error: encodeError(message.error) }
     case "Call":
-      return { call: [message.id, message.iface], [message.method]: message.args }
+      return { call: [message.id, message.iface], [checkVerb("call", message.method, message.id)]: message.args }
     case "CallbackOk":
       return { callback: [message.id], ok: message.results }
     case "CallbackError":
       return { callback: [message.id], error: encodeError(message.error) }
     case "Event":
-      return { event: [message.id, message.iface], [message.event]: message.args }
+      return { event: [message.id, message.iface], [checkVerb("event", message.event, message.id)]: message.args }
     case "Inspect":
       return { inspect: [message.id, message.iface] }
     case "Ping":
