@@ -131,6 +131,9 @@ class Parser {
 
   skipClutter(): void {
     const text = this.text
+    const first = text.charCodeAt(this.pos)
+    // Most tokens follow each other directly: nothing to skip.
+    if (first > Ch.Space && first !== Ch.Slash && first < 0xa0) return
     for (;;) {
       const c = text.charCodeAt(this.pos)
       if (isWhitespace(c)) {
@@ -222,10 +225,18 @@ class Parser {
         this.fail("InvalidNumber", start, "Legacy octal literals are not allowed")
       }
     }
+    // Integers of up to 15 digits are summed as they are read; anything
+    // longer or with a fraction or exponent goes through Number().
     let digits = 0
-    while (isDecimalDigit(text.charCodeAt(this.pos))) {
-      this.pos++
+    let integer = 0
+    c = text.charCodeAt(this.pos)
+    while (isDecimalDigit(c)) {
+      integer = integer * 10 + (c - Ch.Digit0)
       digits++
+      c = text.charCodeAt(++this.pos)
+    }
+    if (digits > 0 && digits <= 15 && c !== Ch.Dot && c !== Ch.LowerE && c !== Ch.UpperE) {
+      return negative ? -integer : integer
     }
     if (text.charCodeAt(this.pos) === Ch.Dot) {
       this.pos++
