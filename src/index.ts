@@ -15,3 +15,24 @@ export * as Message from "./wire/Message.js"
 
 /** The JSTP error codes and their default messages. @since 0.1.0 */
 export * as ErrorCode from "./wire/ErrorCode.js"
+
+/** Applications: methods and event handlers offered to the peer. @since 0.1.0 */
+export * as Application from "./Application.js"
+
+/** Client and server connections; `connect`. @since 0.1.0 */
+export * as Connection from "./Connection.js"
+
+/** Local failures: `ConnectionError`, `HandshakeError`. @since 0.1.0 */
+export * from "./ConnectionError.js"
+
+/** Errors that cross the wire, with the code table. @since 0.1.0 */
+export * as RemoteError from "./RemoteError.js"
+
+/** The server. @since 0.1.0 */
+export * as Server from "./Server.js"
+
+/** Where a server keeps sessions. @since 0.1.0 */
+export * as SessionStore from "./SessionStore.js"
+
+/** The TCP and Unix socket transports. @since 0.1.0 */
+export * as Net from "./transport/Net.js"

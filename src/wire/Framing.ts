@@ -66,7 +66,7 @@ const tooLarge = (size: number, limit: number): FramingError =>
  *
  * @since 0.1.0
  */
-export const makeDecoder = (options?: { readonly maxMessageSize?: number }): Decoder => {
+export const makeDecoder = (options?: { readonly maxMessageSize?: number | undefined }): Decoder => {
   const limit = options?.maxMessageSize ?? MAX_MESSAGE_SIZE
   let tail: Array<Buffer> = []
   let tailSize = 0

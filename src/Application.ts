@@ -1,0 +1,134 @@
+/**
+ * An application: a name, a semver version, interfaces of methods and event
+ * handlers. Servers offer applications; a client can offer one too, so the
+ * server can call it.
+ *
+ * A method is `(connection, ...args) => result`, where the result is an
+ * Effect (its failure, a `RemoteError`, keeps its code; a defect becomes error
+ * 16, logged), a promise, or a plain value; or callback-style,
+ * `(connection, ...args, callback(error, ...results))`. The declared arity is
+ * checked against the call's arguments (17 on a mismatch).
+ *
+ * @since 0.1.0
+ */
+import { Cause, Effect, Exit, Runtime } from "effect"
+import semver from "semver"
+import type * as Connection from "./Connection.js"
+import * as Dispatch from "./engine/Dispatch.js"
+import type { Dispatcher, Reply } from "./engine/Engine.js"
+import * as ErrorPayload from "./engine/ErrorPayload.js"
+
+/**
+ * A method or event handler; the first argument is the calling connection.
+ *
+ * @since 0.1.0
+ */
+export type Handler = (connection: Connection.Connection, ...args: Array<never>) => unknown
+
+/**
+ * Interfaces by name, each a table of handlers by name.
+ *
+ * @since 0.1.0
+ */
+export type Interfaces = { readonly [iface: string]: { readonly [name: string]: Handler } }
+
+/**
+ * The services that the Effect handlers of some interfaces require.
+ *
+ * @since 0.1.0
+ */
+export type Requirements<T extends Interfaces> = {
+  [I in keyof T]: {
+    [M in keyof T[I]]: T[I][M] extends (...args: Array<never>) => Effect.Effect<unknown, unknown, infer R> ? R : never
+  }[keyof T[I]]
+}[keyof T]
+
+/**
+ * @since 0.1.0
+ */
+export interface Application<R = never> {
+  readonly name: string
+  readonly version: string
+  readonly api: Interfaces
+  readonly events: Interfaces
+  /** Phantom: the services its Effect handlers require. */
+  readonly _R?: (_: never) => R
+}
+
+/**
+ * An invalid application name or version.
+ *
+ * @since 0.1.0
+ */
+export class InvalidApplicationError extends TypeError {
+  override readonly name = "InvalidApplicationError"
+}
+
+/**
+ * Splits `name@version` at the last `@`.
+ *
+ * @since 0.1.0
+ */
+export const splitName = (spec: string): readonly [name: string, version: string | undefined] => {
+  const at = spec.lastIndexOf("@")
+  return at > 0 ? [spec.slice(0, at), spec.slice(at + 1)] : [spec, undefined]
+}
+
+/**
+ * Defines an application. `name` may carry `@version` (preferred over
+ * `version`); the version defaults to `1.0.0`. Throws an
+ * `InvalidApplicationError` for an invalid semver version.
+ *
+ * @since 0.1.0
+ */
+export const make = <const Api extends Interfaces, const Events extends Interfaces = {}>(options: {
+  readonly name: string
+  readonly version?: string | undefined
+  readonly api: Api
+  readonly events?: Events | undefined
+}): Application<Requirements<Api> | Requirements<Events>> => {
+  const [name, fromName] = splitName(options.name)
+  const version = fromName ?? options.version ?? "1.0.0"
+  if (name === "") throw new InvalidApplicationError("An application needs a name")
+  if (semver.valid(version) === null) throw new InvalidApplicationError(`Invalid semver version: ${version}`)
+  return { name, version, api: options.api, events: options.events ?? {} }
+}
+
+/**
+ * The application a client offers when it offers none: `jstp@1.0.0`, empty.
+ *
+ * @since 0.1.0
+ */
+export const empty: Application = make({ name: "jstp", api: {} })
+
+/**
+ * The engine's view of an application bound to one connection, running its
+ * Effect handlers with `runtime`.
+ *
+ * @since 0.1.0
+ */
+export const dispatcher = <R>(
+  application: Application<R>,
+  connection: Connection.Connection,
+  runtime: Runtime.Runtime<R>
+): Dispatcher => {
+  const runCallback = Runtime.runCallback(runtime)
+  const logDefect = (cause: Cause.Cause<unknown>, where: string) =>
+    runCallback(Effect.logError(`Handler ${where} failed; answered 16`, cause))
+  const hooks: Dispatch.Hooks = {
+    isEffect: Effect.isEffect,
+    runEffect: (effect, reply: Reply | undefined) => {
+      runCallback(effect as Effect.Effect<unknown, unknown, R>, {
+        onExit: (exit) => {
+          if (Exit.isSuccess(exit)) return reply?.(undefined, [exit.value])
+          const failure = Cause.failureOption(exit.cause)
+          if (failure._tag === "Some") return reply?.(ErrorPayload.fromValue(failure.value), [])
+          logDefect(exit.cause, "(Effect)")
+          reply?.(ErrorPayload.internalError, [])
+        }
+      })
+    },
+    onDefect: (cause, where) => logDefect(Cause.die(cause), where)
+  }
+  return Dispatch.makeDispatcher(application.api, application.events, connection, hooks)
+}

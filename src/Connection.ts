@@ -1,0 +1,407 @@
+/**
+ * A JSTP connection, client or server side: calls, events, inspect and ping
+ * as Effects and Streams over the protocol engine.
+ *
+ * `connect` is a scoped Effect: it dials, handshakes, and forks the reader
+ * and the heartbeat into the scope; closing the scope closes the connection.
+ *
+ * @since 0.1.0
+ */
+import { Context, Deferred, Duration, Effect, Layer, Schedule, type Scope, Stream } from "effect"
+import semver from "semver"
+import * as Application from "./Application.js"
+import { ConnectionError, HandshakeError } from "./ConnectionError.js"
+import { type CloseReason, Engine, type Reply } from "./engine/Engine.js"
+import * as ErrorPayload from "./engine/ErrorPayload.js"
+import type { Session } from "./engine/Session.js"
+import * as RemoteError from "./RemoteError.js"
+import * as Framed from "./transport/Framed.js"
+import * as Net from "./transport/Net.js"
+import type * as Message from "./wire/Message.js"
+
+/**
+ * An event received from the peer.
+ *
+ * @since 0.1.0
+ */
+export interface RemoteEvent {
+  readonly iface: string
+  readonly event: string
+  readonly args: ReadonlyArray<unknown>
+}
+
+/**
+ * A remote interface, as `inspect` found it: one Effect-returning function
+ * per remote method, and the interface's events both ways.
+ *
+ * @since 0.1.0
+ */
+export interface RemoteProxy {
+  readonly iface: string
+  readonly methodNames: ReadonlyArray<string>
+  readonly methods: {
+    readonly [method: string]: (
+      ...args: ReadonlyArray<unknown>
+    ) => Effect.Effect<ReadonlyArray<unknown>, RemoteError.RemoteError | ConnectionError>
+  }
+  /** Sends an event of this interface to the peer. */
+  readonly emit: (event: string, ...args: ReadonlyArray<unknown>) => Effect.Effect<void, ConnectionError>
+  /** The peer's events of this interface. */
+  readonly events: Stream.Stream<RemoteEvent>
+}
+
+/**
+ * Options of a single call.
+ *
+ * @since 0.1.0
+ */
+export interface CallOptions {
+  /** Fail with a `ConnectionError` (reason `Timeout`) after this long. */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * A live connection.
+ *
+ * @since 0.1.0
+ */
+export interface Connection {
+  /** Unique in this process. */
+  readonly id: number
+  readonly side: "client" | "server"
+  readonly remoteAddress: string | undefined
+  /** The application in use: on a server, the one the client chose. */
+  readonly application: { readonly name: string; readonly version: string }
+  /** The user it logged in as, if it did. */
+  readonly username: () => string | null
+  readonly session: () => Session | undefined
+  /** Calls a remote method; succeeds with its results. */
+  readonly call: (
+    iface: string,
+    method: string,
+    args?: ReadonlyArray<unknown>,
+    options?: CallOptions
+  ) => Effect.Effect<ReadonlyArray<unknown>, RemoteError.RemoteError | ConnectionError>
+  /** Sends an event to the peer. */
+  readonly emit: (iface: string, event: string, args?: ReadonlyArray<unknown>) => Effect.Effect<void, ConnectionError>
+  /** Asks for a remote interface and gives a proxy of its methods. */
+  readonly inspect: (iface: string) => Effect.Effect<RemoteProxy, RemoteError.RemoteError | ConnectionError>
+  /** The peer's events of an interface, until the connection closes. */
+  readonly events: (iface: string) => Stream.Stream<RemoteEvent>
+  /** Pings the peer; succeeds on its pong. */
+  readonly ping: Effect.Effect<void, ConnectionError>
+  readonly isOpen: () => boolean
+  /** Closes the connection; pending calls fail with `Closed`. */
+  readonly close: Effect.Effect<void>
+  /** Completes with the reason when the connection closes. */
+  readonly closed: Effect.Effect<CloseReason>
+}
+
+/**
+ * The client connection as a service.
+ *
+ * @since 0.1.0
+ */
+export class ClientConnection extends Context.Tag("effect-jstp/Connection")<ClientConnection, Connection>() {}
+
+let nextConnectionId = 0
+
+const closedError = (engine: Engine) =>
+  new ConnectionError({ reason: "Closed", message: `Connection closed (${engine.phase === "Closed" ? "closed" : "open"})` })
+
+const toFailure = (engine: Engine, error: Message.ErrorPayload) =>
+  error === ErrorPayload.connectionClosed ? closedError(engine) : RemoteError.fromPayload(error)
+
+const invalidArgument = (cause: unknown) =>
+  new ConnectionError({
+    reason: "InvalidArgument",
+    message: cause instanceof Error ? cause.message : String(cause),
+    cause
+  })
+
+/**
+ * Internal: what a connection handle is built on.
+ *
+ * @since 0.1.0
+ */
+export interface Parts {
+  readonly engine: Engine
+  readonly side: "client" | "server"
+  readonly remoteAddress: string | undefined
+  readonly application: { readonly name: string; readonly version: string }
+  readonly closed: Deferred.Deferred<CloseReason>
+  /** Listeners of the peer's events, by interface. */
+  readonly listeners: Map<string, Set<(event: RemoteEvent) => void>>
+}
+
+/**
+ * Internal: the engine options that feed a handle's event listeners and
+ * `closed`.
+ *
+ * @since 0.1.0
+ */
+export const makeListeners = () => new Map<string, Set<(event: RemoteEvent) => void>>()
+
+/**
+ * Internal: delivers a peer's event to the listeners of its interface.
+ *
+ * @since 0.1.0
+ */
+export const deliver = (
+  listeners: Map<string, Set<(event: RemoteEvent) => void>>,
+  iface: string,
+  event: string,
+  args: ReadonlyArray<unknown>
+): void => {
+  const set = listeners.get(iface)
+  if (set === undefined) return
+  const remoteEvent = { iface, event, args }
+  for (const listener of set) listener(remoteEvent)
+}
+
+/**
+ * Internal: a connection handle over an engine.
+ *
+ * @since 0.1.0
+ */
+export const fromParts = (parts: Parts): Connection => {
+  const { engine, listeners } = parts
+
+  const request = <A>(
+    send: (reply: Reply) => number,
+    onOk: (values: ReadonlyArray<unknown>) => A
+  ): Effect.Effect<A, RemoteError.RemoteError | ConnectionError> =>
+    Effect.async<A, RemoteError.RemoteError | ConnectionError>((resume) => {
+      let id: number
+      try {
+        id = send((error, values) =>
+          resume(error === undefined ? Effect.succeed(onOk(values)) : Effect.fail(toFailure(engine, error)))
+        )
+      } catch (cause) {
+        return resume(Effect.fail(invalidArgument(cause)))
+      }
+      return Effect.sync(() => engine.cancel(id))
+    })
+
+  const call: Connection["call"] = (iface, method, args = [], options) => {
+    const effect = request((reply) => engine.call(iface, method, args, reply), (values) => values)
+    if (options?.timeout === undefined) return effect
+    const timeout = options.timeout
+    return Effect.timeoutFail(effect, {
+      duration: timeout,
+      onTimeout: () =>
+        new ConnectionError({
+          reason: "Timeout",
+          message: `${iface}.${method} timed out after ${Duration.format(Duration.decode(timeout))}`
+        })
+    })
+  }
+
+  const events = (iface: string): Stream.Stream<RemoteEvent> =>
+    Stream.asyncPush<RemoteEvent>((emit) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const listener = (event: RemoteEvent) => emit.single(event)
+          let set = listeners.get(iface)
+          if (set === undefined) listeners.set(iface, set = new Set())
+          set.add(listener)
+          return listener
+        }),
+        (listener) => Effect.sync(() => listeners.get(iface)?.delete(listener))
+      )
+    ).pipe(Stream.interruptWhen(Deferred.await(parts.closed)))
+
+  const emit: Connection["emit"] = (iface, event, args = []) =>
+    Effect.suspend(() => {
+      if (engine.phase === "Closed") return Effect.fail(closedError(engine))
+      try {
+        engine.emit(iface, event, args)
+        return Effect.void
+      } catch (cause) {
+        return Effect.fail(invalidArgument(cause))
+      }
+    })
+
+  const inspect = (iface: string) =>
+    request((reply) => engine.inspect(iface, reply), (names) => names.filter((name) => typeof name === "string"))
+      .pipe(Effect.map((methodNames): RemoteProxy => ({
+        iface,
+        methodNames,
+        methods: Object.fromEntries(
+          methodNames.map((method) => [method, (...args: ReadonlyArray<unknown>) => call(iface, method, args)])
+        ),
+        emit: (event, ...args) => emit(iface, event, args),
+        events: events(iface)
+      })))
+
+  const ping = request((reply) => engine.ping(reply), () => undefined).pipe(
+    Effect.catchTag("RemoteError", (error) => Effect.fail(new ConnectionError({ reason: "ProtocolViolation", message: error.message })))
+  )
+
+  return {
+    id: nextConnectionId++,
+    side: parts.side,
+    remoteAddress: parts.remoteAddress,
+    application: parts.application,
+    username: () => engine.session?.username ?? null,
+    session: () => engine.session,
+    call,
+    emit,
+    inspect,
+    events,
+    ping,
+    isOpen: () => engine.phase === "Open",
+    close: Effect.sync(() => engine.close("Closed")),
+    closed: Deferred.await(parts.closed)
+  }
+}
+
+/**
+ * How a client logs in: anonymously (the default), with a login and
+ * password, or with a custom strategy the server's auth policy knows.
+ *
+ * @since 0.1.0
+ */
+export type Credentials =
+  | { readonly _tag: "Anonymous" }
+  | { readonly _tag: "Login"; readonly login: string; readonly password: string }
+  | { readonly _tag: "Custom"; readonly strategy: string; readonly credentials: unknown }
+
+/**
+ * @since 0.1.0
+ */
+export interface ConnectOptions<R = never> {
+  /** Where to dial: `{ _tag: "Tcp", host, port }` or `{ _tag: "Unix", path }`. */
+  readonly address: Net.Address
+  /** The server's application: `'name'`, `'name@range'` or `{ name, version }`. */
+  readonly application: string | { readonly name: string; readonly version?: string | undefined }
+  readonly credentials?: Credentials | undefined
+  /** An application the server may call. Default: `jstp@1.0.0`, empty. */
+  readonly client?: Application.Application<R> | undefined
+  /** Ping the server this often. */
+  readonly heartbeatInterval?: Duration.DurationInput | undefined
+  /** Give up on the dial and handshake after this long. Default 3 seconds. */
+  readonly handshakeTimeout?: Duration.DurationInput | undefined
+  readonly maxMessageSize?: number | undefined
+}
+
+const parseTarget = (target: ConnectOptions["application"]): { name: string; version: string | undefined } => {
+  if (typeof target !== "string") return { name: target.name, version: target.version }
+  const [name, version] = Application.splitName(target)
+  return { name, version }
+}
+
+const handshakeFailure = (engine: Engine, error: Message.ErrorPayload, cause: { reason?: CloseReason; cause?: unknown }) => {
+  if (error.code !== -2) {
+    const remote = RemoteError.fromPayload(error)
+    return new HandshakeError({ reason: "Rejected", code: error.code, message: remote.message, cause: remote })
+  }
+  const transport = cause.reason === "Transport"
+  return new HandshakeError({
+    reason: transport ? "Transport" : "Closed",
+    message: transport
+      ? `Could not reach the server: ${cause.cause instanceof Error ? cause.cause.message : String(cause.cause)}`
+      : `Connection closed before the handshake completed (${engine.phase})`,
+    cause: cause.cause
+  })
+}
+
+/**
+ * Dials, handshakes and returns the connection; the reader and heartbeat run
+ * in the current scope, and closing it closes the connection.
+ *
+ * @since 0.1.0
+ */
+export const connect = <R = never>(
+  options: ConnectOptions<R>
+): Effect.Effect<Connection, HandshakeError, Scope.Scope | R> =>
+  Effect.gen(function*() {
+    const target = parseTarget(options.application)
+    if (target.version !== undefined && semver.validRange(target.version) === null) {
+      return yield* new HandshakeError({ reason: "InvalidVersion", message: `Invalid semver range: ${target.version}` })
+    }
+    const socket = yield* Net.dial(options.address)
+    const framed = yield* Framed.make(socket, { maxMessageSize: options.maxMessageSize })
+    const closed = yield* Deferred.make<CloseReason>()
+    const listeners = makeListeners()
+    const closeInfo: { reason?: CloseReason; cause?: unknown } = {}
+    const engine = new Engine({
+      role: "client",
+      link: framed,
+      maxMessageSize: options.maxMessageSize,
+      onEvent: (iface, event, args) => deliver(listeners, iface, event, args),
+      onClose: (reason, cause) => {
+        closeInfo.reason = reason
+        closeInfo.cause = cause
+        Deferred.unsafeDone(closed, Effect.succeed(reason))
+      }
+    })
+    const connection = fromParts({
+      engine,
+      side: "client",
+      remoteAddress: Net.describe(options.address),
+      application: { name: target.name, version: target.version ?? "" },
+      closed,
+      listeners
+    })
+    const runtime = yield* Effect.runtime<R>()
+    engine.application = Application.dispatcher(options.client ?? Application.empty, connection, runtime)
+
+    yield* Effect.addFinalizer(() => Effect.sync(() => engine.close("Closed")))
+    yield* framed.run((text) => engine.receive(text)).pipe(
+      Effect.matchEffect({
+        onFailure: (error) => Effect.sync(() => engine.linkClosed("Transport", error.cause ?? error)),
+        onSuccess: () => Effect.sync(() => engine.linkClosed("PeerClosed"))
+      }),
+      Effect.forkScoped
+    )
+
+    const auth: Message.HandshakeAuth = options.credentials ?? { _tag: "Anonymous" }
+    const handshakeTimeout = options.handshakeTimeout ?? Duration.seconds(3)
+    yield* Effect.async<void, HandshakeError>((resume) => {
+      engine.handshake(target.name, target.version, auth, (error) =>
+        resume(error === undefined ? Effect.void : Effect.fail(handshakeFailure(engine, error, closeInfo))))
+      return Effect.sync(() => engine.close("HandshakeTimeout"))
+    }).pipe(
+      Effect.timeoutFail({
+        duration: handshakeTimeout,
+        onTimeout: () => new HandshakeError({ reason: "Timeout", message: `No handshake reply within ${Duration.format(Duration.decode(handshakeTimeout))}` })
+      })
+    )
+    if (options.heartbeatInterval !== undefined) {
+      yield* Effect.sync(() => engine.ping()).pipe(
+        Effect.repeat(Schedule.spaced(options.heartbeatInterval)),
+        Effect.interruptible,
+        Effect.forkScoped
+      )
+    }
+    return connection
+  }).pipe(Effect.withSpan("effect-jstp/Connection.connect"))
+
+/**
+ * `connect`, then inspect each of `interfaces`.
+ *
+ * @since 0.1.0
+ */
+export const connectAndInspect = <R = never>(
+  options: ConnectOptions<R>,
+  interfaces: ReadonlyArray<string>
+): Effect.Effect<
+  { readonly connection: Connection; readonly proxies: Readonly<Record<string, RemoteProxy>> },
+  HandshakeError | RemoteError.RemoteError | ConnectionError,
+  Scope.Scope | R
+> =>
+  Effect.gen(function*() {
+    const connection = yield* connect(options)
+    const proxies = yield* Effect.forEach(interfaces, (iface) => connection.inspect(iface), { concurrency: "unbounded" })
+    return { connection, proxies: Object.fromEntries(proxies.map((proxy) => [proxy.iface, proxy])) }
+  })
+
+/**
+ * A client connection as a layer, for programs that use one connection as
+ * a service.
+ *
+ * @since 0.1.0
+ */
+export const layer = <R = never>(options: ConnectOptions<R>): Layer.Layer<ClientConnection, HandshakeError, R> =>
+  Layer.scoped(ClientConnection, connect(options))

@@ -1,0 +1,356 @@
+/**
+ * A JSTP server: listeners, applications, an auth policy, and the registry of
+ * live connections. `make` is scoped: closing the scope stops the listeners
+ * and closes every connection. `layer` offers it as a service.
+ *
+ * @since 0.1.0
+ */
+import type { Socket } from "@effect/platform"
+import { Cause, Context, Deferred, Duration, Effect, Layer, Option, PubSub, Runtime, Schedule, type Scope, Stream } from "effect"
+import semver from "semver"
+import * as Application from "./Application.js"
+import * as Connection from "./Connection.js"
+import { type CloseReason, Engine, type HandshakeOutcome } from "./engine/Engine.js"
+import * as ErrorPayload from "./engine/ErrorPayload.js"
+import { Session } from "./engine/Session.js"
+import * as RemoteError from "./RemoteError.js"
+import * as SessionStore from "./SessionStore.js"
+import * as Framed from "./transport/Framed.js"
+import * as Net from "./transport/Net.js"
+import { ERR_APP_NOT_FOUND, ERR_AUTH_FAILED } from "./wire/ErrorCode.js"
+import type * as Message from "./wire/Message.js"
+
+/**
+ * What an auth policy is asked.
+ *
+ * @since 0.1.0
+ */
+export interface AuthRequest {
+  readonly connection: Connection.Connection
+  readonly application: Application.Application<unknown>
+  /** `login`, or the name of a custom strategy. */
+  readonly strategy: string
+  /** `[login, password]` for `login`; whatever the client sent otherwise. */
+  readonly credentials: unknown
+}
+
+/**
+ * Decides a non-anonymous handshake: succeeds with the username, or with
+ * nothing to refuse (error 11). A `RemoteError` failure is sent as it is; any
+ * other failure becomes `[11, message]`.
+ *
+ * @since 0.1.0
+ */
+export type AuthPolicy<R = never> = (request: AuthRequest) => Effect.Effect<string | null | undefined, unknown, R>
+
+/**
+ * What happens on a server, as a stream.
+ *
+ * @since 0.1.0
+ */
+export type ServerEvent =
+  | { readonly _tag: "Connected"; readonly connection: Connection.Connection }
+  | { readonly _tag: "Restored"; readonly connection: Connection.Connection }
+  | { readonly _tag: "Disconnected"; readonly connection: Connection.Connection; readonly reason: CloseReason }
+  | {
+    readonly _tag: "HandshakeFailed"
+    readonly remoteAddress: string | undefined
+    readonly app: string
+    readonly error: RemoteError.RemoteError
+  }
+  | { readonly _tag: "HandshakeTimeout"; readonly remoteAddress: string | undefined }
+  | { readonly _tag: "ConnectionError"; readonly remoteAddress: string | undefined; readonly error: Framed.TransportError }
+
+/**
+ * @since 0.1.0
+ */
+export interface Options<R = never> {
+  readonly applications: ReadonlyArray<Application.Application<R>>
+  /** Where to listen; port 0 lets the system choose (see `addresses`). */
+  readonly listen: ReadonlyArray<Net.Address>
+  readonly authPolicy?: AuthPolicy<R> | undefined
+  /** Ping every client this often. */
+  readonly heartbeatInterval?: Duration.DurationInput | undefined
+  /** Close a connection that has not completed its handshake by then. Default 3 seconds. */
+  readonly handshakeTimeout?: Duration.DurationInput | undefined
+  readonly maxMessageSize?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface Server {
+  /** The bound addresses, in the order of `listen`. */
+  readonly addresses: ReadonlyArray<Net.Address>
+  /** The connections that completed their handshake. */
+  readonly connections: () => ReadonlyArray<Connection.Connection>
+  /** Sends an event to every connection. */
+  readonly broadcast: (iface: string, event: string, args?: ReadonlyArray<unknown>) => Effect.Effect<void>
+  /** Replaces the applications offered to new connections. */
+  readonly updateApplications: (applications: ReadonlyArray<Application.Application<unknown>>) => Effect.Effect<void>
+  /**
+   * Moves every connection that asked for a version range (or for no
+   * version: the major version it got) to the highest version now offered
+   * in it. Connections that asked for an exact version stay.
+   */
+  readonly updateConnectionsApi: Effect.Effect<void>
+  readonly events: Stream.Stream<ServerEvent>
+}
+
+/**
+ * The server as a service.
+ *
+ * @since 0.1.0
+ */
+export class ServerTag extends Context.Tag("effect-jstp/Server")<ServerTag, Server>() {}
+
+type AnyApplication = Application.Application<unknown>
+
+const indexApplications = (applications: ReadonlyArray<AnyApplication>): Map<string, Array<AnyApplication>> => {
+  const index = new Map<string, Array<AnyApplication>>()
+  for (const application of applications) {
+    const versions = index.get(application.name) ?? []
+    if (versions.some((other) => other.version === application.version)) {
+      throw new Application.InvalidApplicationError(
+        `Multiple instances of application ${application.name} with version ${application.version}`
+      )
+    }
+    versions.push(application)
+    index.set(application.name, versions)
+  }
+  for (const versions of index.values()) versions.sort((a, b) => semver.rcompare(a.version, b.version))
+  return index
+}
+
+/**
+ * The application a handshake asks for (protocol.md §5): no version, the
+ * highest; an exact version, that one; a range, the highest in it.
+ *
+ * @since 0.1.0
+ */
+export const selectApplication = (
+  index: Map<string, ReadonlyArray<AnyApplication>>,
+  name: string,
+  version: string | undefined
+): AnyApplication | undefined => {
+  const versions = index.get(name)
+  if (versions === undefined) return undefined
+  if (version === undefined || version === "") return versions[0]
+  if (semver.valid(version) !== null) return versions.find((application) => application.version === version)
+  let range: semver.Range
+  try {
+    range = new semver.Range(version)
+  } catch {
+    return undefined
+  }
+  return versions.find((application) => range.test(application.version))
+}
+
+interface Live {
+  readonly connection: Connection.Connection
+  readonly engine: Engine
+  readonly appInfo: { name: string; version: string }
+  readonly requestedVersion: string
+}
+
+/**
+ * Starts the listeners and serves until the scope closes.
+ *
+ * @since 0.1.0
+ */
+export const make = <R = never>(
+  options: Options<R>
+): Effect.Effect<Server, Framed.TransportError | Application.InvalidApplicationError, Scope.Scope | R> =>
+  Effect.gen(function*() {
+    let index = yield* Effect.try({
+      try: () => indexApplications(options.applications as ReadonlyArray<AnyApplication>),
+      catch: (error) => error as Application.InvalidApplicationError
+    })
+    const runtime = yield* Effect.runtime<R>()
+    const runSync = Runtime.runSync(runtime)
+    const runCallback = Runtime.runCallback(runtime)
+    const store = Option.getOrElse(yield* Effect.serviceOption(SessionStore.SessionStoreTag), SessionStore.makeMemory)
+    const events = yield* PubSub.unbounded<ServerEvent>()
+    const publish = (event: ServerEvent) => runSync(PubSub.publish(events, event))
+    const live = new Map<number, Live>()
+    const sessions = new Map<string, Live>()
+    const handshakeTimeout = options.handshakeTimeout ?? Duration.seconds(3)
+
+    const serve = (socket: Socket.Socket) =>
+      Effect.scoped(Effect.gen(function*() {
+        const remoteAddress = yield* Net.acceptedRemoteAddress
+        const framed = yield* Framed.make(socket, { maxMessageSize: options.maxMessageSize })
+        const closed = yield* Deferred.make<CloseReason>()
+        const listeners = Connection.makeListeners()
+        let current: Live | undefined
+
+        const onHandshake = (request: Message.HandshakeRequest, done: (outcome: HandshakeOutcome) => void) => {
+          const reject = (error: Message.ErrorPayload) => {
+            publish({ _tag: "HandshakeFailed", remoteAddress, app: request.app, error: RemoteError.fromPayload(error) })
+            done({ _tag: "Rejected", error })
+          }
+          const application = selectApplication(index, request.app, request.version)
+          if (application === undefined) return reject(ErrorPayload.make(ERR_APP_NOT_FOUND))
+          const appInfo = { name: application.name, version: application.version }
+          const connection = Connection.fromParts({
+            engine,
+            side: "server",
+            remoteAddress,
+            application: appInfo,
+            closed,
+            listeners
+          })
+          const entry: Live = {
+            connection,
+            engine,
+            appInfo,
+            requestedVersion: request.version ?? String(semver.major(application.version))
+          }
+          const accept = (session: Session, restored: boolean) => {
+            current = entry
+            live.set(connection.id, entry)
+            sessions.set(session.id, entry)
+            done({
+              _tag: "Accepted",
+              session,
+              restored,
+              application: Application.dispatcher(application, connection, runtime as Runtime.Runtime<unknown>)
+            })
+            publish({ _tag: restored ? "Restored" : "Connected", connection })
+          }
+          const auth = request.auth
+          switch (auth._tag) {
+            case "Anonymous":
+              return accept(new Session(undefined, null), false)
+            case "Session": {
+              const cached = sessions.get(auth.sessionId)?.engine.session
+              if (cached !== undefined) return accept(cached, true)
+              return runCallback(store.get(auth.sessionId), {
+                onExit: (exit) => {
+                  if (exit._tag === "Success" && exit.value !== undefined) accept(exit.value, true)
+                  else reject(ErrorPayload.make(ERR_AUTH_FAILED))
+                }
+              })
+            }
+            default: {
+              const policy = options.authPolicy
+              if (policy === undefined) return reject(ErrorPayload.make(ERR_AUTH_FAILED))
+              const strategy = auth._tag === "Login" ? "login" : auth.strategy
+              const credentials = auth._tag === "Login" ? [auth.login, auth.password] : auth.credentials
+              return runCallback(
+                Effect.suspend(() => policy({ connection, application, strategy, credentials })).pipe(
+                  Effect.catchAllDefect((defect) => Effect.fail(defect))
+                ),
+                {
+                  onExit: (exit) => {
+                    if (exit._tag === "Success") {
+                      if (typeof exit.value === "string" && exit.value !== "") return accept(new Session(undefined, exit.value), false)
+                      return reject(ErrorPayload.make(ERR_AUTH_FAILED))
+                    }
+                    const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
+                    if (failure instanceof RemoteError.RemoteError) return reject(ErrorPayload.fromValue(failure))
+                    const message = failure instanceof Error ? failure.message : failure === undefined ? undefined : String(failure)
+                    reject(ErrorPayload.make(ERR_AUTH_FAILED, message))
+                  }
+                }
+              )
+            }
+          }
+        }
+
+        const engine: Engine = new Engine({
+          role: "server",
+          link: framed,
+          maxMessageSize: options.maxMessageSize,
+          onHandshake,
+          onEvent: (iface, event, args) => Connection.deliver(listeners, iface, event, args),
+          onClose: (reason) => {
+            Deferred.unsafeDone(closed, Effect.succeed(reason))
+            if (current === undefined) return
+            const entry = current
+            live.delete(entry.connection.id)
+            const session = engine.session
+            if (session !== undefined && sessions.get(session.id) === entry) {
+              sessions.delete(session.id)
+              runCallback(Effect.zipRight(store.set(session.id, session), store.setInactive(session.id)))
+            }
+            publish({ _tag: "Disconnected", connection: entry.connection, reason })
+          }
+        })
+
+        yield* Effect.addFinalizer(() => Effect.sync(() => engine.close("Closed")))
+        yield* Effect.sleep(handshakeTimeout).pipe(
+          Effect.zipRight(Effect.sync(() => {
+            if (engine.phase === "Open" || engine.phase === "Closed") return
+            engine.close("HandshakeTimeout")
+            publish({ _tag: "HandshakeTimeout", remoteAddress })
+          })),
+          Effect.forkScoped
+        )
+        if (options.heartbeatInterval !== undefined) {
+          yield* Effect.sync(() => {
+            if (engine.phase === "Open") engine.ping()
+          }).pipe(Effect.repeat(Schedule.spaced(options.heartbeatInterval)), Effect.forkScoped)
+        }
+        yield* framed.run((text) => engine.receive(text)).pipe(
+          Effect.matchEffect({
+            onFailure: (error) =>
+              Effect.sync(() => {
+                publish({ _tag: "ConnectionError", remoteAddress, error })
+                engine.linkClosed("Transport", error)
+              }),
+            onSuccess: () => Effect.sync(() => engine.linkClosed("PeerClosed"))
+          })
+        )
+      }))
+
+    const addresses: Array<Net.Address> = []
+    for (const address of options.listen) {
+      const server = yield* Net.listen(address)
+      const bound = server.address
+      addresses.push(bound._tag === "TcpAddress" ? { _tag: "Tcp", host: bound.hostname, port: bound.port } : { _tag: "Unix", path: bound.path })
+      yield* Effect.forkScoped(server.run(serve))
+    }
+
+    const connections = () => [...live.values()].map((entry) => entry.connection)
+
+    return {
+      addresses,
+      connections,
+      broadcast: (iface, event, args = []) =>
+        Effect.sync(() => {
+          for (const entry of live.values()) {
+            try {
+              entry.engine.emit(iface, event, args)
+            } catch {
+              // Same args for every connection: the first failure is the only one.
+              return
+            }
+          }
+        }),
+      updateApplications: (applications) =>
+        Effect.sync(() => {
+          index = indexApplications(applications)
+        }),
+      updateConnectionsApi: Effect.sync(() => {
+        for (const entry of live.values()) {
+          if (semver.valid(entry.requestedVersion) !== null) continue
+          const next = selectApplication(index, entry.appInfo.name, entry.requestedVersion)
+          if (next === undefined || next.version === entry.appInfo.version) continue
+          entry.engine.application = Application.dispatcher(next, entry.connection, runtime as Runtime.Runtime<unknown>)
+          entry.appInfo.version = next.version
+        }
+      }),
+      events: Stream.fromPubSub(events)
+    } satisfies Server
+  }).pipe(Effect.withSpan("effect-jstp/Server.make"))
+
+/**
+ * The server as a layer.
+ *
+ * @since 0.1.0
+ */
+export const layer = <R = never>(
+  options: Options<R>
+): Layer.Layer<ServerTag, Framed.TransportError | Application.InvalidApplicationError, R> =>
+  Layer.scoped(ServerTag, make(options))

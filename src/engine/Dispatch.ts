@@ -1,0 +1,169 @@
+/**
+ * Running an application's handlers for the engine (protocol.md §6): finding
+ * a method without ever reaching a prototype, the arity check, the three
+ * handler styles, and mapping every way a handler can fail to an error code.
+ * Shared by the Effect API and the facade; Effects are run by the host.
+ *
+ * @since 0.1.0
+ */
+import { ERR_INTERFACE_NOT_FOUND, ERR_INVALID_SIGNATURE, ERR_METHOD_NOT_FOUND } from "../wire/ErrorCode.js"
+import type { Dispatcher, Reply } from "./Engine.js"
+import * as ErrorPayload from "./ErrorPayload.js"
+
+/**
+ * A handler as the engine calls it; its declared arity matters.
+ *
+ * @since 0.1.0
+ */
+export type AnyFunction = (...args: Array<never>) => unknown
+
+/**
+ * Interfaces of methods (or of event handlers), by name.
+ *
+ * @since 0.1.0
+ */
+export type Table = { readonly [iface: string]: { readonly [name: string]: AnyFunction } }
+
+/**
+ * What the host adds: running results the engine does not know (Effects),
+ * and logging handlers that failed unexpectedly.
+ *
+ * @since 0.1.0
+ */
+export interface Hooks {
+  readonly isEffect: (value: unknown) => boolean
+  /** Runs an Effect a handler returned, answering through `reply`. */
+  readonly runEffect: (effect: unknown, reply: Reply | undefined) => void
+  /** A handler threw, or an async one rejected with a plain Error. */
+  readonly onDefect: (cause: unknown, where: string) => void
+}
+
+const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
+
+/**
+ * `table[iface][name]` if both are own properties and the entry is a function.
+ *
+ * @since 0.1.0
+ */
+export const lookup = (table: Table | undefined, iface: string, name: string): AnyFunction | undefined => {
+  if (table === undefined || !hasOwn(table, iface)) return undefined
+  const entries = table[iface]
+  if (typeof entries !== "object" || entries === null || !hasOwn(entries, name)) return undefined
+  const entry = entries[name]
+  return typeof entry === "function" ? entry : undefined
+}
+
+const isAsyncFunction = (fn: AnyFunction): boolean =>
+  (fn as unknown as Record<symbol, unknown>)[Symbol.toStringTag] === "AsyncFunction"
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  (typeof value === "object" || typeof value === "function") && value !== null &&
+  typeof (value as { then?: unknown }).then === "function"
+
+const isPlainError = (value: unknown): boolean =>
+  (value instanceof Error || Object.prototype.toString.call(value) === "[object Error]") &&
+  typeof (value as { toJSTP?: unknown }).toJSTP !== "function"
+
+const apply = (fn: AnyFunction, args: ReadonlyArray<unknown>): unknown =>
+  (fn as unknown as (...args: ReadonlyArray<unknown>) => unknown)(...args)
+
+/**
+ * Runs method `fn` for a call with `args`, answering through `reply`:
+ * - an async function `(connection, ...args)` answers `[value]`, or an error;
+ *   a plain Error (no `toJSTP`) rejected becomes 16 and is logged;
+ * - a function of arity `args + 2` is callback-style,
+ *   `(connection, ...args, callback(error, ...results))`;
+ * - a function of arity `args + 1` returns an Effect (run by the host), a
+ *   promise, or a plain value;
+ * - any other arity is a wrong signature, 17.
+ * A handler that throws answers 16 and is logged.
+ *
+ * @since 0.1.0
+ */
+export const invoke = (
+  fn: AnyFunction,
+  connection: unknown,
+  args: ReadonlyArray<unknown>,
+  reply: Reply,
+  hooks: Hooks,
+  where: string
+): void => {
+  const isAsync = isAsyncFunction(fn)
+  const callbackStyle = !isAsync && fn.length === args.length + 2
+  if (!callbackStyle && fn.length !== args.length + 1) {
+    return reply(ErrorPayload.make(ERR_INVALID_SIGNATURE), [])
+  }
+  let result: unknown
+  try {
+    result = callbackStyle
+      ? apply(fn, [connection, ...args, (error: unknown, ...results: Array<unknown>) => {
+        if (error !== null && error !== undefined) reply(ErrorPayload.fromValue(error), [])
+        else reply(undefined, results)
+      }])
+      : apply(fn, [connection, ...args])
+  } catch (cause) {
+    hooks.onDefect(cause, where)
+    return reply(ErrorPayload.internalError, [])
+  }
+  if (callbackStyle) {
+    // A one-argument-short call to an Effect or async-like handler looks
+    // callback-style by arity; its result gives it away.
+    if (isThenable(result) || hooks.isEffect(result)) reply(ErrorPayload.make(ERR_INVALID_SIGNATURE), [])
+    return
+  }
+  if (isThenable(result)) {
+    result.then(
+      (value) => reply(undefined, [value]),
+      (error: unknown) => {
+        if (isPlainError(error)) {
+          hooks.onDefect(error, where)
+          reply(ErrorPayload.internalError, [])
+        } else {
+          reply(ErrorPayload.fromValue(error), [])
+        }
+      }
+    )
+    return
+  }
+  if (hooks.isEffect(result)) hooks.runEffect(result, reply)
+  else reply(undefined, [result])
+}
+
+/**
+ * A dispatcher over tables of methods and event handlers, for one connection.
+ *
+ * @since 0.1.0
+ */
+export const makeDispatcher = (
+  api: Table,
+  events: Table | undefined,
+  connection: unknown,
+  hooks: Hooks
+): Dispatcher => ({
+  call: (iface, method, args, reply) => {
+    if (!hasOwn(api, iface)) return reply(ErrorPayload.make(ERR_INTERFACE_NOT_FOUND), [])
+    const fn = lookup(api, iface, method)
+    if (fn === undefined) return reply(ErrorPayload.make(ERR_METHOD_NOT_FOUND), [])
+    invoke(fn, connection, args, reply, hooks, `${iface}.${method}`)
+  },
+  methods: (iface) => {
+    if (!hasOwn(api, iface)) return undefined
+    const entries = api[iface]
+    return typeof entries === "object" && entries !== null ? Object.keys(entries) : undefined
+  },
+  event: (iface, event, args) => {
+    const handler = lookup(events, iface, event)
+    if (handler === undefined) return
+    const where = `event ${iface}.${event}`
+    try {
+      const result = apply(handler, [connection, ...args])
+      if (isThenable(result)) {
+        result.then(undefined, (cause: unknown) => hooks.onDefect(cause, where))
+      } else if (hooks.isEffect(result)) {
+        hooks.runEffect(result, undefined)
+      }
+    } catch (cause) {
+      hooks.onDefect(cause, where)
+    }
+  }
+})

@@ -1,0 +1,80 @@
+/**
+ * Error mapping of protocol.md §6: what a handler fails with, turned into the
+ * error payload of a callback.
+ *
+ * @since 0.1.0
+ */
+import { defaultMessage, ERR_CALLBACK_LOST, ERR_INTERNAL_API_ERROR } from "../wire/ErrorCode.js"
+import type { ErrorPayload } from "../wire/Message.js"
+
+/**
+ * A payload for `code`, with the message only when it says more than the
+ * code's default one (so standard errors travel as `[code]`).
+ *
+ * @since 0.1.0
+ */
+export const make = (code: number, message?: string, info: ReadonlyArray<unknown> = []): ErrorPayload => ({
+  code,
+  message: message === undefined || message === "" || message === defaultMessage(code) || message === String(code)
+    ? undefined
+    : message,
+  info
+})
+
+/** The payload of error 16, for handlers that threw. @since 0.1.0 */
+export const internalError: ErrorPayload = Object.freeze(make(ERR_INTERNAL_API_ERROR))
+
+/**
+ * What pending requests fail with when their connection closes for good:
+ * compared by identity, so a host can tell it from a remote -1.
+ *
+ * @since 0.1.0
+ */
+export const connectionClosed: ErrorPayload = Object.freeze({
+  code: ERR_CALLBACK_LOST,
+  message: "Connection closed",
+  info: Object.freeze([])
+})
+
+const isErrorObject = (value: unknown): value is Error & { toJSTP?: unknown } =>
+  Object.prototype.toString.call(value) === "[object Error]" || value instanceof Error
+
+const describe = (value: unknown): string => {
+  try {
+    return String(value)
+  } catch {
+    return Object.prototype.toString.call(value)
+  }
+}
+
+const fromArray = (array: ReadonlyArray<unknown>): ErrorPayload => {
+  const [code, message, ...info] = array
+  if (typeof code !== "number" || !Number.isFinite(code)) return make(1, describe(array))
+  return make(code, message === undefined || message === null ? undefined : describe(message), info)
+}
+
+/**
+ * The payload for any value a handler fails with, as 2.x maps it: an Error
+ * with `toJSTP()` by what that returns; an array `[code, message, ...info]`;
+ * a number as the code; a string as `[1, string]`; anything else (a plain
+ * Error too) as `[1, String(value)]`.
+ *
+ * @since 0.1.0
+ */
+export const fromValue = (value: unknown): ErrorPayload => {
+  for (let depth = 0; depth < 8; depth++) {
+    if (isErrorObject(value) && typeof value.toJSTP === "function") {
+      try {
+        value = (value.toJSTP as () => unknown)()
+      } catch {
+        return internalError
+      }
+      continue
+    }
+    break
+  }
+  if (Array.isArray(value)) return fromArray(value)
+  if (typeof value === "number") return Number.isFinite(value) ? make(value) : make(1, describe(value))
+  if (typeof value === "string") return make(1, value)
+  return make(1, describe(value))
+}
