@@ -81,7 +81,7 @@ export const splitName = (spec: string): readonly [name: string, version: string
  *
  * @since 0.1.0
  */
-export const make = <const Api extends Interfaces, const Events extends Interfaces = {}>(options: {
+export const make = <const Api extends Interfaces, const Events extends Interfaces = Record<never, never>>(options: {
   readonly name: string
   readonly version?: string | undefined
   readonly api: Api
