@@ -1,10 +1,13 @@
 // The programs in examples/ run, and print what they promise.
 import { describe, expect, it } from "@effect/vitest"
-import { run, tsx } from "./support/run.js"
+import { spawn } from "node:child_process"
+import { root, run } from "./support/run.js"
+
+const tsNode = (file: string) => run(process.execPath, ["--import", "tsx", file])
 
 describe("examples", () => {
-  it("wire-roundtrip (npm start) round-trips every message kind", async () => {
-    const { code, stderr, stdout } = await run(tsx, ["examples/wire-roundtrip.ts"])
+  it("wire-roundtrip round-trips every message kind", async () => {
+    const { code, stderr, stdout } = await tsNode("examples/wire-roundtrip.ts")
     expect(stderr).toBe("")
     expect(code).toBe(0)
     for (const tag of ["HandshakeRequest", "HandshakeOk", "Call", "CallbackOk", "CallbackError", "Event", "Inspect", "Ping", "Pong", "Heartbeat"]) {
@@ -12,5 +15,56 @@ describe("examples", () => {
     }
     expect(stdout).toContain(`→ {"event":[-12,"chat"],"message":["Marcus","Hi, 'all' 👋"]}`)
     expect(stdout).toContain("10 messages (309 bytes in chunks of 7) round-tripped.")
+  })
+
+  it("hello shows calls, errors, inspect, events and a call back to the client", async () => {
+    const { code, stderr, stdout } = await tsNode("examples/hello.ts")
+    expect(stderr).toBe("")
+    expect(code).toBe(0)
+    expect(stdout.trim().split("\n")).toEqual([
+      "[ 'Hello, Effect!' ]",
+      "failed with RemoteError 400: Who are you?",
+      "greeter offers hello, askClient, divide",
+      "[ 3, 2 ]",
+      "[ 'the client says it is hello.ts' ]",
+      "event wavedBack: hi server",
+      "done"
+    ])
+  })
+
+  it("npm start serves chat on PORT, the chat client talks to it, Ctrl-C stops it cleanly", async () => {
+    const server = spawn(process.execPath, ["--import", "tsx", "examples/chat-server.ts"], {
+      cwd: root,
+      env: { ...process.env, PORT: "0" }
+    })
+    let output = ""
+    server.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
+    server.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
+    const exited = new Promise<number | null>((resolve) => server.on("exit", (code) => resolve(code)))
+    try {
+      const port = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 15_000)
+        server.stdout.on("data", () => {
+          const match = /PORT=(\d+)/.exec(output)
+          if (match !== null) {
+            clearTimeout(timer)
+            resolve(match[1]!)
+          }
+        })
+      })
+      expect(output).toContain(`listening on tcp://127.0.0.1:${port}`)
+      const client = await run(process.execPath, ["--import", "tsx", "examples/chat-client.ts"], 20_000, { PORT: port })
+      expect(client.stderr).toBe("")
+      expect(client.code).toBe(0)
+      expect(client.stdout).toContain(`connected to 127.0.0.1:${port}; chat offers join, say, users`)
+      expect(client.stdout).toContain("joined; in the room: ada")
+      expect(client.stdout).toContain("<server> ada joined")
+      expect(client.stdout).toContain("<ada> Hello, JSTP!")
+    } finally {
+      server.kill("SIGINT")
+    }
+    expect(await exited).toBe(0)
+    expect(output).toContain("connected: connection")
+    expect(output).toContain("Stopped: listener closed, connections closed.")
   })
 })

@@ -5,18 +5,20 @@ import { fileURLToPath } from "node:url"
 /** The repository root. */
 export const root = fileURLToPath(new URL("../..", import.meta.url))
 
-/** The tsx binary, to run TypeScript examples as `npm start` does. */
-export const tsx = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url))
-
 export interface Output {
   readonly code: number | null
   readonly stdout: string
   readonly stderr: string
 }
 
-export const run = (file: string, args: ReadonlyArray<string>, timeout = 30_000): Promise<Output> =>
+export const run = (
+  file: string,
+  args: ReadonlyArray<string>,
+  timeout = 30_000,
+  env: Readonly<Record<string, string>> = {}
+): Promise<Output> =>
   new Promise((resolve) => {
-    execFile(file, args, { cwd: root, timeout }, (error, stdout, stderr) => {
+    execFile(file, args, { cwd: root, timeout, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
       resolve({ code, stdout, stderr })
     })
