@@ -91,6 +91,11 @@ export interface Connection {
   /** Pings the peer; succeeds on its pong. */
   readonly ping: Effect.Effect<void, ConnectionError>
   readonly isOpen: () => boolean
+  /**
+   * Requests waiting for an answer, and answers that came for no waiting
+   * request (from calls given up by timeout or interruption, or stray).
+   */
+  readonly stats: () => { readonly pending: number; readonly droppedCallbacks: number }
   /** Closes the connection; pending calls fail with `Closed`. */
   readonly close: Effect.Effect<void>
   /** Completes with the reason when the connection closes. */
@@ -251,6 +256,7 @@ export const fromParts = (parts: Parts): Connection => {
     events,
     ping,
     isOpen: () => engine.phase === "Open",
+    stats: () => ({ pending: engine.pendingCount, droppedCallbacks: engine.droppedCallbacks }),
     close: Effect.sync(() => engine.close("Closed")),
     closed: Deferred.await(parts.closed)
   }
