@@ -83,9 +83,11 @@ export const parse = (text: string): unknown => {
  *
  * @since 0.1.0
  */
-export const parseEither = (text: string): Either.Either<unknown, SerdeError> => {
+export const parseEither = (text: string): Either.Either<unknown, SerdeError> => attempt(() => parse(text))
+
+const attempt = <A>(run: () => A): Either.Either<A, SerdeError> => {
   try {
-    return Either.right(parse(text))
+    return Either.right(run())
   } catch (error) {
     if (error instanceof SerdeError) return Either.left(error)
     throw error
@@ -109,11 +111,4 @@ export const stringify = (value: unknown): string => stringifyValue(value, MAX_D
  *
  * @since 0.1.0
  */
-export const stringifyEither = (value: unknown): Either.Either<string, SerdeError> => {
-  try {
-    return Either.right(stringify(value))
-  } catch (error) {
-    if (error instanceof SerdeError) return Either.left(error)
-    throw error
-  }
-}
+export const stringifyEither = (value: unknown): Either.Either<string, SerdeError> => attempt(() => stringify(value))
