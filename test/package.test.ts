@@ -1,5 +1,5 @@
 // The built package as users load it: `import` and `require()` on Node, for
-// each subpath export. `npm test` builds dist/ first (the pretest script).
+// each subpath export. `npm test` builds dist/ first.
 import { describe, expect, it } from "@effect/vitest"
 import { existsSync } from "node:fs"
 import { root, run } from "./support/run.js"
