@@ -7,10 +7,11 @@
  *
  * @since 0.1.0
  */
-import { ERR_INTERFACE_NOT_FOUND, ERR_INVALID_SIGNATURE, ERR_NO_HANDSHAKE_RESPONSE, ERR_NOT_A_SERVER } from "../wire/ErrorCode.js"
+import { ERR_INTERFACE_NOT_FOUND, ERR_INTERNAL_API_ERROR, ERR_INVALID_SIGNATURE, ERR_NO_HANDSHAKE_RESPONSE, ERR_NOT_A_SERVER } from "../wire/ErrorCode.js"
 import { FramingError, MAX_MESSAGE_SIZE } from "../wire/Framing.js"
 import * as Message from "../wire/Message.js"
 import { SerdeError } from "../wire/SerdeError.js"
+import { Data } from "effect"
 import * as ErrorPayload from "./ErrorPayload.js"
 import { Session } from "./Session.js"
 
@@ -61,6 +62,8 @@ export type HandshakeOutcome =
     readonly application: Dispatcher
   }
   | { readonly _tag: "Rejected"; readonly error: Message.ErrorPayload }
+  /** Another engine (the session's own) took this link over: go quiet. */
+  | { readonly _tag: "Transferred" }
 
 /**
  * Why a connection closed.
@@ -111,14 +114,35 @@ export interface Options {
   readonly log?: ((event: LogEvent, args: ReadonlyArray<unknown>) => void) | undefined
   /** The largest message written; larger requests fail locally. */
   readonly maxMessageSize?: number | undefined
+  /** The most unacknowledged requests kept (default `DEFAULT_MAX_BUFFERED`). */
+  readonly maxBuffered?: number | undefined
 }
 
 /**
- * Where a connection is in its life.
+ * Requests are kept until acknowledged, and while the link is down; past
+ * this many the next request fails (default 10,000).
  *
  * @since 0.1.0
  */
-export type Phase = "AwaitingHandshake" | "Handshaking" | "Open" | "Closed"
+export const DEFAULT_MAX_BUFFERED = 10_000
+
+/**
+ * The session's buffer of unacknowledged requests is full.
+ *
+ * @since 0.1.0
+ */
+export class BufferFullError extends Data.TaggedError("BufferFullError")<{
+  readonly limit: number
+  readonly message: string
+}> {}
+
+/**
+ * Where a connection is in its life. `Detached`: the link is gone but the
+ * session is kept for a restore; requests are buffered, pending ones wait.
+ *
+ * @since 0.1.0
+ */
+export type Phase = "AwaitingHandshake" | "Handshaking" | "Open" | "Detached" | "Closed"
 
 const ignore: Reply = () => {}
 
@@ -136,12 +160,17 @@ export class Engine {
   private readonly pending = new Map<number, Reply>()
   private handshakeReply: ((error: Message.ErrorPayload | undefined, ok: string | number | undefined) => void) | undefined
   private readonly maxMessageSize: number
+  private readonly maxBuffered: number
   private login: string | null = null
+  private link: Link
+  private acknowledgementAsked = false
 
   constructor(readonly options: Options) {
     this.step = options.role === "client" ? 1 : -1
     this.application = options.application
     this.maxMessageSize = options.maxMessageSize ?? MAX_MESSAGE_SIZE
+    this.maxBuffered = options.maxBuffered ?? DEFAULT_MAX_BUFFERED
+    this.link = options.link
   }
 
   /** Callbacks that came for no pending request (cancelled, or stray). */
@@ -202,9 +231,95 @@ export class Engine {
     }
   }
 
-  /** The link ended or failed. */
-  linkClosed(reason: "PeerClosed" | "Transport" = "PeerClosed", cause?: unknown): void {
+  /** The link ended or failed: the connection is over. Ignored for a link already replaced. */
+  linkClosed(reason: "PeerClosed" | "Transport" = "PeerClosed", cause?: unknown, link: Link = this.link): void {
+    if (link !== this.link) return
     this.finish(reason, cause)
+  }
+
+  /**
+   * The link ended or failed, but the session is kept for a restore: pending
+   * requests wait, new ones are buffered. A connection that never completed
+   * its handshake has no session to keep, and closes. Ignored for a link
+   * already replaced.
+   */
+  detach(reason: "PeerClosed" | "Transport" = "PeerClosed", cause?: unknown, link: Link = this.link): void {
+    if (link !== this.link || this.phase === "Closed" || this.phase === "Detached") return
+    if (this.session === undefined || (this.phase !== "Open" && this.handshakeReply === undefined)) {
+      return this.finish(reason, cause)
+    }
+    const handshakeReply = this.handshakeReply
+    this.handshakeReply = undefined
+    this.phase = "Detached"
+    handshakeReply?.(ErrorPayload.make(ERR_NO_HANDSHAKE_RESPONSE), undefined)
+  }
+
+  /**
+   * Client: restores the session over a new link, sending
+   * `{handshake:[0,app],session:[id, receivedCount]}`. On the server's
+   * answer the buffer is restored and resent (see `restoreFrom`); `done` gets
+   * the server's receivedCount, or its error.
+   */
+  reattach(
+    link: Link,
+    app: string,
+    version: string | undefined,
+    done: (error: Message.ErrorPayload | undefined, ok: string | number | undefined) => void
+  ): void {
+    const session = this.session
+    if (this.phase !== "Detached" || session === undefined) {
+      throw new Error(`Cannot restore a session in phase ${this.phase}`)
+    }
+    this.link = link
+    this.phase = "Handshaking"
+    this.handshakeReply = done
+    const auth: Message.HandshakeAuth = { _tag: "Session", sessionId: session.id, receivedCount: session.receivedCount }
+    this.write({ _tag: "HandshakeRequest", id: 0, app, version, auth })
+  }
+
+  /**
+   * Server: the session of this engine is restored over `link` (a new
+   * connection's); the old link, if still open, is closed. Answers the
+   * handshake with this side's receivedCount, then restores from the peer's.
+   */
+  adopt(link: Link, peerReceivedCount: number): void {
+    if (this.phase === "Closed" || this.session === undefined) {
+      throw new Error(`Cannot adopt a link in phase ${this.phase}`)
+    }
+    const old = this.link
+    this.link = link
+    if (this.phase === "Open") old.close()
+    this.phase = "Open"
+    this.write({ _tag: "HandshakeOk", id: 0, ok: this.session.receivedCount })
+    this.restoreFrom(peerReceivedCount)
+  }
+
+  /**
+   * Given the peer's receivedCount R (protocol.md §8): drops what it has,
+   * failing each request it received but whose answer was lost with
+   * ERR_CALLBACK_LOST (-1); resends the rest with their ids; and continues
+   * ids past the highest used.
+   */
+  restoreFrom(peerReceivedCount: number): void {
+    const session = this.session
+    if (session === undefined) return
+    const upTo = Math.min(peerReceivedCount, Math.abs(session.latestBufferedMessageId))
+    const lost: Array<Reply> = []
+    for (let i = session.guaranteedDeliveredCount + 1; i <= upTo; i++) {
+      session.buffer.delete(i)
+      const id = i * this.step
+      const reply = this.pending.get(id)
+      if (reply !== undefined) {
+        this.pending.delete(id)
+        lost.push(reply)
+      }
+    }
+    if (upTo > session.guaranteedDeliveredCount) session.guaranteedDeliveredCount = upTo
+    const past = session.latestBufferedMessageId + this.step
+    if (Math.abs(past) > Math.abs(this.nextId)) this.nextId = past
+    const resend = [...session.buffer.keys()].sort((a, b) => a - b)
+    for (const key of resend) this.link.send(session.buffer.get(key)!)
+    for (const reply of lost) reply(ErrorPayload.callbackLost, [])
   }
 
   private dispatchBeforeOpen(message: Message.Message): void {
@@ -224,9 +339,11 @@ export class Engine {
       this.options.log?.("messageRejected", [text])
       return this.terminate("ProtocolViolation", error)
     }
-    if (error.kind === "call" && error.id !== undefined && error.reason === "PayloadNotArray") {
+    if (error.kind === "call" && error.id !== undefined) {
+      // Answered as 2.x answers: a call to a non-string interface finds none.
       this.session?.onMessageReceived(error.id)
-      this.sendCallback(error.id, ErrorPayload.make(ERR_INVALID_SIGNATURE), [])
+      const code = error.reason === "BadName" ? ERR_INTERFACE_NOT_FOUND : ERR_INVALID_SIGNATURE
+      this.sendCallback(error.id, ErrorPayload.make(code), [])
     } else if (error.kind === "event" && error.id !== undefined) {
       this.session?.onMessageReceived(error.id)
     }
@@ -254,11 +371,16 @@ export class Engine {
         this.sendHandshakeError(request.id, outcome.error)
         return this.terminate("HandshakeRejected", outcome.error)
       }
+      if (outcome._tag === "Transferred") {
+        this.phase = "Closed"
+        return
+      }
       this.session = outcome.session
       this.application = outcome.application
       this.phase = "Open"
-      const ok = outcome.restored ? outcome.session.receivedCount : outcome.session.id
-      this.write({ _tag: "HandshakeOk", id: this.takeId(), ok })
+      if (!outcome.restored) return this.write({ _tag: "HandshakeOk", id: this.takeId(), ok: outcome.session.id })
+      this.write({ _tag: "HandshakeOk", id: 0, ok: outcome.session.receivedCount })
+      this.restoreFrom(request.auth._tag === "Session" ? request.auth.receivedCount : 0)
     })
   }
 
@@ -268,8 +390,15 @@ export class Engine {
     if (message._tag === "HandshakeOk") {
       this.options.log?.("handshake", [undefined, message.ok])
       this.phase = "Open"
-      // A new session: the server named it. (A restored one keeps its own.)
-      if (typeof message.ok === "string") this.session = new Session(message.ok, this.login)
+      if (typeof message.ok === "number" && this.session !== undefined) {
+        this.restoreFrom(message.ok)
+      } else if (typeof message.ok === "string") {
+        // A new session, named by the server; anything of an old one is lost.
+        const lost = [...this.pending.values()]
+        this.pending.clear()
+        this.session = new Session(message.ok, this.login)
+        for (const pending of lost) pending(ErrorPayload.callbackLost, [])
+      }
       reply(undefined, message.ok)
     } else {
       this.options.log?.("handshake", [message.error, undefined])
@@ -351,10 +480,13 @@ export class Engine {
     if (this.phase !== "AwaitingHandshake" || this.options.role !== "client") {
       throw new Error(`Cannot start a handshake in phase ${this.phase} as a ${this.options.role}`)
     }
+    const message: Message.HandshakeRequest = { _tag: "HandshakeRequest", id: this.nextId, app, version, auth }
+    const text = Message.serialize(message) // throws before anything changes
+    this.takeId()
     this.phase = "Handshaking"
     this.handshakeReply = done
     this.login = auth._tag === "Login" ? auth.login : null
-    this.write({ _tag: "HandshakeRequest", id: this.takeId(), app, version, auth })
+    this.send(text, message)
   }
 
   /**
@@ -398,9 +530,17 @@ export class Engine {
 
   // `message` carries the next id; it is taken only once the message is sent.
   private request(message: Message.Call | Message.Event | Message.Inspect | Message.Ping, reply: Reply | undefined): void {
-    if (this.phase !== "Open") {
+    const session = this.session
+    // Not open: a session being restored buffers; otherwise nothing can be sent.
+    if (this.phase !== "Open" && (this.phase === "Closed" || session === undefined)) {
       reply?.(ErrorPayload.connectionClosed, [])
       return
+    }
+    if (session !== undefined && session.buffer.size >= this.maxBuffered) {
+      throw new BufferFullError({
+        limit: this.maxBuffered,
+        message: `${this.maxBuffered} requests are waiting for the peer; no more are buffered`
+      })
     }
     const id = message.id
     const text = Message.serialize(message)
@@ -416,22 +556,37 @@ export class Engine {
       }
     }
     this.nextId += this.step
-    this.session?.bufferMessage(id, text)
+    session?.bufferMessage(id, text)
     if (reply !== undefined) this.pending.set(id, reply)
+    if (this.phase !== "Open") return
     this.send(text, message)
+    // Events alone are never answered: past half the buffer, a ping asks the
+    // peer to acknowledge everything so far.
+    if (session !== undefined && session.buffer.size >= this.maxBuffered / 2 && !this.acknowledgementAsked) {
+      this.acknowledgementAsked = true
+      this.ping(() => {
+        this.acknowledgementAsked = false
+      })
+    }
   }
 
   private sendCallback(id: number, error: Message.ErrorPayload | undefined, results: ReadonlyArray<unknown>): void {
-    if (this.phase === "Closed") return
-    if (error !== undefined) return this.write({ _tag: "CallbackError", id, error })
+    if (this.phase !== "Open") return
+    const message: Message.Message = error === undefined
+      ? { _tag: "CallbackOk", id, results }
+      : { _tag: "CallbackError", id, error }
     let text: string
     try {
-      text = Message.serialize({ _tag: "CallbackOk", id, results })
+      text = Message.serialize(message)
     } catch {
       // The handler answered with something that cannot be written.
       return this.write({ _tag: "CallbackError", id, error: ErrorPayload.internalError })
     }
-    this.send(text, { _tag: "CallbackOk", id, results })
+    if (text.length > this.maxMessageSize / 3 && Buffer.byteLength(text) > this.maxMessageSize) {
+      // The peer would refuse it and fail the connection.
+      return this.write({ _tag: "CallbackError", id, error: ErrorPayload.make(ERR_INTERNAL_API_ERROR, "Result too large") })
+    }
+    this.send(text, message)
   }
 
   private sendHandshakeError(id: number, error: Message.ErrorPayload): void {
@@ -443,7 +598,7 @@ export class Engine {
   }
 
   private send(text: string, message: Message.Message): void {
-    this.options.link.send(text)
+    this.link.send(text)
     this.options.log?.("outgoingMessage", [message])
   }
 
@@ -463,7 +618,7 @@ export class Engine {
   private terminate(reason: CloseReason, cause: unknown): void {
     if (this.phase === "Closed") return
     this.finish(reason, cause)
-    this.options.link.close()
+    this.link.close()
   }
 
   private finish(reason: CloseReason, cause: unknown): void {

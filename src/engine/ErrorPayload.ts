@@ -36,6 +36,14 @@ export const connectionClosed: ErrorPayload = Object.freeze({
   info: Object.freeze([])
 })
 
+/**
+ * ERR_CALLBACK_LOST: the peer received the request, but its answer was lost
+ * with the link (a restore found it acknowledged and unanswered).
+ *
+ * @since 0.1.0
+ */
+export const callbackLost: ErrorPayload = Object.freeze(make(ERR_CALLBACK_LOST))
+
 const isErrorObject = (value: unknown): value is Error & { toJSTP?: unknown } =>
   Object.prototype.toString.call(value) === "[object Error]" || value instanceof Error
 

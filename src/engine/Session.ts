@@ -28,6 +28,53 @@ export class Session extends Map<string, unknown> {
     super()
   }
 
+  /**
+   * The session as JSON text, without its connection: the counters, the
+   * buffer and the application state (which must be JSON-serializable). The
+   * layout is the one 2.x writes.
+   */
+  override toString(): string {
+    return JSON.stringify({
+      id: this.id,
+      username: this.username,
+      guaranteedDeliveredCount: this.guaranteedDeliveredCount,
+      buffer: [...this.buffer],
+      receivedCount: this.receivedCount,
+      latestBufferedMessageId: this.latestBufferedMessageId,
+      storage: [...this]
+    })
+  }
+
+  /** Reads back what `toString` wrote; throws a `SessionFormatError` on anything else. */
+  static fromString(text: string): Session {
+    let data: unknown
+    try {
+      data = JSON.parse(text)
+    } catch (cause) {
+      throw new SessionFormatError(`Not a session: ${(cause as Error).message}`)
+    }
+    const record = (typeof data === "object" && data !== null ? data : {}) as Record<string, unknown>
+    const { buffer, guaranteedDeliveredCount, id, latestBufferedMessageId, receivedCount, storage, username } = record
+    if (
+      typeof id !== "string" ||
+      (username !== null && typeof username !== "string") ||
+      !isCount(guaranteedDeliveredCount) ||
+      !isCount(receivedCount) ||
+      !Number.isSafeInteger(latestBufferedMessageId) ||
+      !isEntries(buffer, (key, value) => isCount(key) && typeof value === "string") ||
+      !isEntries(storage, (key) => typeof key === "string")
+    ) {
+      throw new SessionFormatError("Not a session: missing or malformed fields")
+    }
+    const session = new Session(id, username)
+    session.guaranteedDeliveredCount = guaranteedDeliveredCount
+    session.receivedCount = receivedCount
+    session.latestBufferedMessageId = latestBufferedMessageId as number
+    for (const [key, value] of buffer as Array<[number, string]>) session.buffer.set(key, value)
+    for (const [key, value] of storage as Array<[string, unknown]>) session.set(key, value)
+    return session
+  }
+
   /** Keeps a sent request until the peer acknowledges it. */
   bufferMessage(id: number, text: string): void {
     this.buffer.set(Math.abs(id), text)
@@ -50,3 +97,17 @@ export class Session extends Map<string, unknown> {
     if (upTo > this.guaranteedDeliveredCount) this.guaranteedDeliveredCount = upTo
   }
 }
+
+/**
+ * `Session.fromString` was given text that is not a session.
+ *
+ * @since 0.1.0
+ */
+export class SessionFormatError extends TypeError {
+  override readonly name = "SessionFormatError"
+}
+
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0
+
+const isEntries = (value: unknown, valid: (key: unknown, value: unknown) => boolean): boolean =>
+  Array.isArray(value) && value.every((entry) => Array.isArray(entry) && entry.length === 2 && valid(entry[0], entry[1]))
