@@ -7,16 +7,32 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Duration, Effect, Layer, Schedule, type Scope, Stream } from "effect"
+import {
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  ExecutionStrategy,
+  Exit,
+  Fiber,
+  Layer,
+  PubSub,
+  Random,
+  Schedule,
+  Scope,
+  Stream
+} from "effect"
 import semver from "semver"
 import * as Application from "./Application.js"
 import { ConnectionError, HandshakeError } from "./ConnectionError.js"
-import { type CloseReason, Engine, type Reply } from "./engine/Engine.js"
+import { BufferFullError, type CloseReason, Engine, type Reply } from "./engine/Engine.js"
 import * as ErrorPayload from "./engine/ErrorPayload.js"
 import type { Session } from "./engine/Session.js"
 import * as RemoteError from "./RemoteError.js"
 import * as Framed from "./transport/Framed.js"
 import * as Net from "./transport/Net.js"
+import { ERR_CALLBACK_LOST } from "./wire/ErrorCode.js"
 import type * as Message from "./wire/Message.js"
 
 /**
@@ -100,7 +116,32 @@ export interface Connection {
   readonly close: Effect.Effect<void>
   /** Completes with the reason when the connection closes. */
   readonly closed: Effect.Effect<CloseReason>
+  /**
+   * `call`, issued again while it fails with ERR_CALLBACK_LOST (-1): the
+   * peer got the call but its answer was lost with a link. At-least-once:
+   * the peer may run such a call twice.
+   */
+  readonly callWithResend: (
+    iface: string,
+    method: string,
+    args?: ReadonlyArray<unknown>,
+    options?: CallOptions
+  ) => Effect.Effect<ReadonlyArray<unknown>, RemoteError.RemoteError | ConnectionError>
+  /** What happens to the link: drops, reconnection attempts, restores, the close. */
+  readonly lifecycle: Stream.Stream<Lifecycle>
 }
+
+/**
+ * A step in the life of a connection's link.
+ *
+ * @since 0.1.0
+ */
+export type Lifecycle =
+  | { readonly _tag: "Disconnected"; readonly reason: CloseReason }
+  | { readonly _tag: "Attempt"; readonly attempt: number; readonly address: Net.Address }
+  | { readonly _tag: "Restored"; readonly attempt: number }
+  | { readonly _tag: "Failed"; readonly attempt: number; readonly error: HandshakeError }
+  | { readonly _tag: "Closed"; readonly reason: CloseReason }
 
 /**
  * The client connection as a service.
@@ -119,7 +160,7 @@ const toFailure = (engine: Engine, error: Message.ErrorPayload) =>
 
 const invalidArgument = (cause: unknown) =>
   new ConnectionError({
-    reason: "InvalidArgument",
+    reason: cause instanceof BufferFullError ? "BufferFull" : "InvalidArgument",
     message: cause instanceof Error ? cause.message : String(cause),
     cause
   })
@@ -135,6 +176,7 @@ export interface Parts {
   readonly remoteAddress: string | undefined
   readonly application: { readonly name: string; readonly version: string }
   readonly closed: Deferred.Deferred<CloseReason>
+  readonly lifecycle: PubSub.PubSub<Lifecycle>
   /** Listeners of the peer's events, by interface. */
   readonly listeners: Map<string, Set<(event: RemoteEvent) => void>>
 }
@@ -243,6 +285,11 @@ export const fromParts = (parts: Parts): Connection => {
     Effect.catchTag("RemoteError", (error) => Effect.fail(new ConnectionError({ reason: "ProtocolViolation", message: error.message })))
   )
 
+  const callWithResend: Connection["callWithResend"] = (iface, method, args, options) =>
+    Effect.retry(call(iface, method, args, options), {
+      while: (error) => error._tag === "RemoteError" && error.code === ERR_CALLBACK_LOST
+    })
+
   return {
     id: nextConnectionId++,
     side: parts.side,
@@ -258,7 +305,9 @@ export const fromParts = (parts: Parts): Connection => {
     isOpen: () => engine.phase === "Open",
     stats: () => ({ pending: engine.pendingCount, droppedCallbacks: engine.droppedCallbacks }),
     close: Effect.sync(() => engine.close("Closed")),
-    closed: Deferred.await(parts.closed)
+    closed: Deferred.await(parts.closed),
+    callWithResend,
+    lifecycle: Stream.fromPubSub(parts.lifecycle)
   }
 }
 
@@ -288,8 +337,46 @@ export interface ConnectOptions<R = never> {
   readonly heartbeatInterval?: Duration.DurationInput | undefined
   /** Give up on the dial and handshake after this long. Default 3 seconds. */
   readonly handshakeTimeout?: Duration.DurationInput | undefined
+  /**
+   * With `heartbeatInterval`: a ping not answered within this long means the
+   * peer is dead; the link is dropped (and reconnected, with `reconnect`).
+   */
+  readonly heartbeatTimeout?: Duration.DurationInput | undefined
+  /**
+   * Restore the session over a new link when the link drops (not after
+   * `close`, and not before the first handshake succeeded). `true` uses
+   * `defaultReconnectSchedule` and the same address.
+   */
+  readonly reconnect?: boolean | ReconnectOptions | undefined
+  /** The most requests kept unacknowledged or while disconnected (default 10,000). */
+  readonly maxBuffered?: number | undefined
   readonly maxMessageSize?: number | undefined
 }
+
+/**
+ * How to reconnect.
+ *
+ * @since 0.1.0
+ */
+export interface ReconnectOptions {
+  /**
+   * The delay before each attempt after a drop; when it ends, the
+   * connection closes. It starts afresh after every successful restore.
+   */
+  readonly schedule?: Schedule.Schedule<unknown, unknown> | undefined
+  /** Where attempt n (from 1) dials; by default the first address. */
+  readonly target?: ((attempt: number) => Net.Address) | undefined
+}
+
+/**
+ * 1 s, doubling up to 32 s, plus 0–1000 ms at random, forever (as 2.x).
+ *
+ * @since 0.1.0
+ */
+export const defaultReconnectSchedule: Schedule.Schedule<unknown, unknown> = Schedule.exponential("1 second", 2).pipe(
+  Schedule.either(Schedule.spaced("32 seconds")),
+  Schedule.addDelayEffect(() => Effect.map(Random.nextIntBetween(0, 1001), Duration.millis))
+)
 
 const parseTarget = (target: ConnectOptions["application"]): { name: string; version: string | undefined } => {
   if (typeof target !== "string") return { name: target.name, version: target.version }
@@ -297,7 +384,7 @@ const parseTarget = (target: ConnectOptions["application"]): { name: string; ver
   return { name, version }
 }
 
-const handshakeFailure = (engine: Engine, error: Message.ErrorPayload, cause: { reason?: CloseReason; cause?: unknown }) => {
+const handshakeFailure = (error: Message.ErrorPayload, cause: { reason?: CloseReason; cause?: unknown }) => {
   if (error.code !== -2) {
     const remote = RemoteError.fromPayload(error)
     return new HandshakeError({ reason: "Rejected", code: error.code, message: remote.message, cause: remote })
@@ -307,7 +394,7 @@ const handshakeFailure = (engine: Engine, error: Message.ErrorPayload, cause: { 
     reason: transport ? "Transport" : "Closed",
     message: transport
       ? `Could not reach the server: ${cause.cause instanceof Error ? cause.cause.message : String(cause.cause)}`
-      : `Connection closed before the handshake completed (${engine.phase})`,
+      : "Connection closed before the handshake completed",
     cause: cause.cause
   })
 }
@@ -326,15 +413,53 @@ export const connect = <R = never>(
     if (target.version !== undefined && semver.validRange(target.version) === null) {
       return yield* new HandshakeError({ reason: "InvalidVersion", message: `Invalid semver range: ${target.version}` })
     }
-    const socket = yield* Net.dial(options.address)
-    const framed = yield* Framed.make(socket, { maxMessageSize: options.maxMessageSize })
+    const scope = yield* Effect.scope
+    const handshakeTimeout = options.handshakeTimeout ?? Duration.seconds(3)
+    const timeoutMessage = `No handshake reply within ${Duration.format(Duration.decode(handshakeTimeout))}`
+    const reconnect = options.reconnect === true ? {} : options.reconnect === false ? undefined : options.reconnect
     const closed = yield* Deferred.make<CloseReason>()
+    const lifecycle = yield* PubSub.unbounded<Lifecycle>()
+    const publish = (event: Lifecycle) => PubSub.publish(lifecycle, event)
     const listeners = makeListeners()
     const closeInfo: { reason?: CloseReason; cause?: unknown } = {}
-    const engine = new Engine({
+
+    // One link: a dialled socket, framed, read by a fiber, in its own scope.
+    interface LiveLink {
+      readonly framed: Framed.FramedLink
+      readonly reader: Fiber.RuntimeFiber<Either.Either<void, Framed.TransportError>>
+      readonly scope: Scope.CloseableScope
+    }
+    // Set once the first link is open: links read into it.
+    const current: { engine?: Engine } = {}
+    const openLink = (address: Net.Address) =>
+      Effect.gen(function*() {
+        const linkScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+        const socket = yield* Net.dial(address)
+        const framed = yield* Scope.extend(Framed.make(socket, { maxMessageSize: options.maxMessageSize }), linkScope)
+        const reader = yield* framed.run((text) => current.engine?.receive(text)).pipe(Effect.either, Effect.forkIn(linkScope))
+        return { framed, reader, scope: linkScope } satisfies LiveLink
+      })
+    // Waits for a handshake reply, failing if the link ends or time runs out.
+    const awaitHandshake = (link: LiveLink, send: (done: (error: Message.ErrorPayload | undefined) => void) => void) =>
+      Effect.async<void, HandshakeError>((resume) => {
+        send((error) => resume(error === undefined ? Effect.void : Effect.fail(handshakeFailure(error, closeInfo))))
+      }).pipe(
+        Effect.raceFirst(Effect.flatMap(Fiber.join(link.reader), (end) =>
+          Effect.fail(new HandshakeError({
+            reason: "Transport",
+            message: Either.isLeft(end) ? `Could not reach the server: ${end.left.message}` : "Connection closed before the handshake completed",
+            cause: Either.isLeft(end) ? end.left : undefined
+          })))),
+        Effect.timeoutFail({ duration: handshakeTimeout, onTimeout: () => new HandshakeError({ reason: "Timeout", message: timeoutMessage }) }),
+        Effect.tapError(() => Scope.close(link.scope, Exit.void))
+      )
+
+    let link = yield* openLink(options.address)
+    const theEngine = new Engine({
       role: "client",
-      link: framed,
+      link: link.framed,
       maxMessageSize: options.maxMessageSize,
+      maxBuffered: options.maxBuffered,
       onEvent: (iface, event, args) => deliver(listeners, iface, event, args),
       onClose: (reason, cause) => {
         closeInfo.reason = reason
@@ -342,44 +467,89 @@ export const connect = <R = never>(
         Deferred.unsafeDone(closed, Effect.succeed(reason))
       }
     })
+    current.engine = theEngine
     const connection = fromParts({
-      engine,
+      engine: theEngine,
       side: "client",
       remoteAddress: Net.describe(options.address),
       application: { name: target.name, version: target.version ?? "" },
       closed,
+      lifecycle,
       listeners
     })
     const runtime = yield* Effect.runtime<R>()
-    engine.application = Application.dispatcher(options.client ?? Application.empty, connection, runtime)
-
-    yield* Effect.addFinalizer(() => Effect.sync(() => engine.close("Closed")))
-    yield* framed.run((text) => engine.receive(text)).pipe(
-      Effect.matchEffect({
-        onFailure: (error) => Effect.sync(() => engine.linkClosed("Transport", error.cause ?? error)),
-        onSuccess: () => Effect.sync(() => engine.linkClosed("PeerClosed"))
-      }),
-      Effect.forkScoped
-    )
+    theEngine.application = Application.dispatcher(options.client ?? Application.empty, connection, runtime)
+    yield* Effect.addFinalizer(() => Effect.sync(() => theEngine.close("Closed")))
 
     const auth: Message.HandshakeAuth = options.credentials ?? { _tag: "Anonymous" }
-    const handshakeTimeout = options.handshakeTimeout ?? Duration.seconds(3)
-    yield* Effect.async<void, HandshakeError>((resume) => {
-      engine.handshake(target.name, target.version, auth, (error) =>
-        resume(error === undefined ? Effect.void : Effect.fail(handshakeFailure(engine, error, closeInfo))))
-      return Effect.sync(() => engine.close("HandshakeTimeout"))
-    }).pipe(
-      Effect.timeoutFail({
-        duration: handshakeTimeout,
-        onTimeout: () => new HandshakeError({ reason: "Timeout", message: `No handshake reply within ${Duration.format(Duration.decode(handshakeTimeout))}` })
-      })
+    yield* awaitHandshake(link, (done) => theEngine.handshake(target.name, target.version, auth, done)).pipe(
+      Effect.tapError(() => Effect.sync(() => theEngine.close("HandshakeRejected")))
     )
+
+    // After a drop: attempts on the schedule until one restores the session.
+    const restore = Effect.gen(function*() {
+      const driver = yield* Schedule.driver(reconnect?.schedule ?? defaultReconnectSchedule)
+      for (let attempt = 1; ; attempt++) {
+        const wait = yield* Effect.either(driver.next(undefined))
+        if (Either.isLeft(wait)) return undefined
+        if (theEngine.phase !== "Detached") return undefined
+        const address = reconnect?.target?.(attempt) ?? options.address
+        yield* publish({ _tag: "Attempt", attempt, address })
+        const next = yield* openLink(address)
+        const restored = yield* Effect.either(awaitHandshake(next, (done) =>
+          theEngine.reattach(next.framed, target.name, target.version, done)))
+        if (Either.isRight(restored)) {
+          yield* publish({ _tag: "Restored", attempt })
+          return next
+        }
+        theEngine.detach("Transport", restored.left, next.framed)
+        yield* publish({ _tag: "Failed", attempt, error: restored.left })
+        // The server no longer knows the session: nothing left to restore.
+        if (restored.left.reason === "Rejected") return undefined
+      }
+    })
+
+    // Owns the links: on each drop, detach and restore (or close for good).
+    yield* Effect.gen(function*() {
+      for (;;) {
+        const end = yield* Fiber.await(link.reader)
+        yield* Scope.close(link.scope, Exit.void)
+        if (theEngine.phase === "Closed") break
+        const [reason, cause] = Exit.isSuccess(end) && Either.isRight(end.value)
+          ? ["PeerClosed" as const, undefined]
+          : ["Transport" as const, Exit.isSuccess(end) && Either.isLeft(end.value) ? end.value.left : "link aborted"]
+        if (reconnect === undefined) {
+          theEngine.linkClosed(reason, cause, link.framed)
+          break
+        }
+        theEngine.detach(reason, cause, link.framed)
+        if (theEngine.phase !== "Detached") break
+        yield* publish({ _tag: "Disconnected", reason })
+        const next = yield* restore
+        if (next === undefined) {
+          theEngine.close("Closed")
+          break
+        }
+        link = next
+      }
+      yield* publish({ _tag: "Closed", reason: closeInfo.reason ?? "Closed" })
+    }).pipe(Effect.forkIn(scope))
+
     if (options.heartbeatInterval !== undefined) {
-      yield* Effect.sync(() => engine.ping()).pipe(
-        Effect.repeat(Schedule.spaced(options.heartbeatInterval)),
-        Effect.interruptible,
-        Effect.forkScoped
-      )
+      const heartbeatTimeout = options.heartbeatTimeout
+      const beat = Effect.suspend(() => {
+        if (theEngine.phase !== "Open") return Effect.void
+        if (heartbeatTimeout === undefined) return Effect.sync(() => theEngine.ping())
+        const current = link
+        return Effect.async<void>((resume) => {
+          theEngine.ping(() => resume(Effect.void))
+        }).pipe(
+          Effect.timeout(heartbeatTimeout),
+          // No pong in time: the peer is dead; dropping the link starts a restore.
+          Effect.catchTag("TimeoutException", () => Fiber.interrupt(current.reader))
+        )
+      })
+      yield* beat.pipe(Effect.repeat(Schedule.spaced(options.heartbeatInterval)), Effect.interruptible, Effect.forkIn(scope))
     }
     return connection
   }).pipe(Effect.withSpan("effect-jstp/Connection.connect"))

@@ -13,10 +13,18 @@ import { Data } from "effect"
  * - `ProtocolViolation`: the peer sent something the protocol forbids.
  * - `InvalidArgument`: the request itself cannot be sent (it cannot be
  *   serialized, or is larger than the message size limit).
+ * - `BufferFull`: too many requests wait for the peer (while disconnected,
+ *   or unacknowledged); see `maxBuffered`.
  *
  * @since 0.1.0
  */
-export type ConnectionErrorReason = "Closed" | "Timeout" | "Transport" | "ProtocolViolation" | "InvalidArgument"
+export type ConnectionErrorReason =
+  | "Closed"
+  | "Timeout"
+  | "Transport"
+  | "ProtocolViolation"
+  | "InvalidArgument"
+  | "BufferFull"
 
 /**
  * @since 0.1.0

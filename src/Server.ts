@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import type { Socket } from "@effect/platform"
-import { Cause, Context, Deferred, Duration, Effect, Layer, Option, PubSub, Runtime, Schedule, type Scope, Stream } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Fiber, Layer, Option, PubSub, Runtime, Schedule, type Scope, Stream } from "effect"
 import semver from "semver"
 import * as Application from "./Application.js"
 import * as Connection from "./Connection.js"
@@ -73,6 +73,12 @@ export interface Options<R = never> {
   readonly heartbeatInterval?: Duration.DurationInput | undefined
   /** Close a connection that has not completed its handshake by then. Default 3 seconds. */
   readonly handshakeTimeout?: Duration.DurationInput | undefined
+  /**
+   * How long the session of a dropped connection stays restorable with its
+   * pending requests (default 1 hour); after that it lives on only in the
+   * `SessionStore`, as an inactive session.
+   */
+  readonly clientExpirationTime?: Duration.DurationInput | undefined
   readonly maxMessageSize?: number | undefined
 }
 
@@ -169,20 +175,60 @@ export const make = <R = never>(
     const runtime = yield* Effect.runtime<R>()
     const runSync = Runtime.runSync(runtime)
     const runCallback = Runtime.runCallback(runtime)
-    const store = Option.getOrElse(yield* Effect.serviceOption(SessionStore.SessionStoreTag), SessionStore.makeMemory)
+    const provided = yield* Effect.serviceOption(SessionStore.SessionStoreTag)
+    const store: SessionStore.SessionStore = Option.isSome(provided) ? provided.value : yield* SessionStore.memory()
     const events = yield* PubSub.unbounded<ServerEvent>()
     const publish = (event: ServerEvent) => runSync(PubSub.publish(events, event))
+    // Connections with a link, and the sessions of every connection kept,
+    // linked or dropped (until clientExpirationTime).
     const live = new Map<number, Live>()
     const sessions = new Map<string, Live>()
+    const expiries = new Map<string, Fiber.RuntimeFiber<void>>()
     const handshakeTimeout = options.handshakeTimeout ?? Duration.seconds(3)
+    const clientExpirationTime = options.clientExpirationTime ?? Duration.hours(1)
+    const serverScope = yield* Effect.scope
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const entry of [...sessions.values()]) entry.engine.close("Closed")
+      })
+    )
+
+    const cancelExpiry = (sessionId: string) => {
+      const fiber = expiries.get(sessionId)
+      expiries.delete(sessionId)
+      if (fiber !== undefined) runCallback(Fiber.interrupt(fiber))
+    }
+
+    const storeInactive = (session: Session) =>
+      runCallback(Effect.zipRight(store.set(session.id, session), store.setInactive(session.id)))
+
+    // A dropped connection whose session is kept: restorable until it expires.
+    const onDetached = (entry: Live, reason: CloseReason) => {
+      live.delete(entry.connection.id)
+      const session = entry.engine.session!
+      storeInactive(session)
+      const expire = Effect.sleep(clientExpirationTime).pipe(
+        Effect.zipRight(Effect.sync(() => {
+          expiries.delete(session.id)
+          if (entry.engine.phase === "Detached") entry.engine.close("Closed")
+        }))
+      )
+      const expiry = runSync(Effect.forkIn(expire, serverScope))
+      expiries.set(session.id, expiry)
+      publish({ _tag: "Disconnected", connection: entry.connection, reason })
+    }
 
     const serve = (socket: Socket.Socket) =>
       Effect.scoped(Effect.gen(function*() {
         const remoteAddress = yield* Net.acceptedRemoteAddress
         const framed = yield* Framed.make(socket, { maxMessageSize: options.maxMessageSize })
         const closed = yield* Deferred.make<CloseReason>()
+        const lifecycle = yield* PubSub.unbounded<Connection.Lifecycle>()
         const listeners = Connection.makeListeners()
         let current: Live | undefined
+        // Where this link's frames go: a restore hands the link to the engine
+        // that kept the session.
+        let target: Engine | undefined
 
         const onHandshake = (request: Message.HandshakeRequest, done: (outcome: HandshakeOutcome) => void) => {
           const reject = (error: Message.ErrorPayload) => {
@@ -198,6 +244,7 @@ export const make = <R = never>(
             remoteAddress,
             application: appInfo,
             closed,
+            lifecycle,
             listeners
           })
           const entry: Live = {
@@ -223,8 +270,17 @@ export const make = <R = never>(
             case "Anonymous":
               return accept(new Session(undefined, null), false)
             case "Session": {
-              const cached = sessions.get(auth.sessionId)?.engine.session
-              if (cached !== undefined) return accept(cached, true)
+              const cached = sessions.get(auth.sessionId)
+              if (cached !== undefined && cached.engine.phase !== "Closed") {
+                cancelExpiry(auth.sessionId)
+                done({ _tag: "Transferred" })
+                current = cached
+                target = cached.engine
+                live.set(cached.connection.id, cached)
+                cached.engine.adopt(framed, auth.receivedCount)
+                publish({ _tag: "Restored", connection: cached.connection })
+                return
+              }
               return runCallback(store.get(auth.sessionId), {
                 onExit: (exit) => {
                   if (exit._tag === "Success" && exit.value !== undefined) accept(exit.value, true)
@@ -266,40 +322,57 @@ export const make = <R = never>(
           onEvent: (iface, event, args) => Connection.deliver(listeners, iface, event, args),
           onClose: (reason) => {
             Deferred.unsafeDone(closed, Effect.succeed(reason))
-            if (current === undefined) return
             const entry = current
-            live.delete(entry.connection.id)
+            if (entry === undefined) return
+            const wasLinked = live.delete(entry.connection.id)
             const session = engine.session
             if (session !== undefined && sessions.get(session.id) === entry) {
               sessions.delete(session.id)
-              runCallback(Effect.zipRight(store.set(session.id, session), store.setInactive(session.id)))
+              cancelExpiry(session.id)
+              if (wasLinked) storeInactive(session)
             }
-            publish({ _tag: "Disconnected", connection: entry.connection, reason })
+            if (wasLinked) publish({ _tag: "Disconnected", connection: entry.connection, reason })
           }
         })
+        target = engine
+        const receiver = () => target ?? engine
 
-        yield* Effect.addFinalizer(() => Effect.sync(() => engine.close("Closed")))
+        // Leaving: close this link's connection, unless its session is kept
+        // (detached) or the link now belongs to another engine.
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            const owner = receiver()
+            if (owner.isLinkedTo(framed) && owner.phase !== "Detached") owner.close("Closed")
+          })
+        )
         yield* Effect.sleep(handshakeTimeout).pipe(
           Effect.zipRight(Effect.sync(() => {
-            if (engine.phase === "Open" || engine.phase === "Closed") return
-            engine.close("HandshakeTimeout")
+            const owner = receiver()
+            if (owner.phase === "Open" || owner.phase === "Closed" || owner.phase === "Detached") return
+            owner.close("HandshakeTimeout")
             publish({ _tag: "HandshakeTimeout", remoteAddress })
           })),
           Effect.forkScoped
         )
         if (options.heartbeatInterval !== undefined) {
           yield* Effect.sync(() => {
-            if (engine.phase === "Open") engine.ping()
+            const owner = receiver()
+            if (owner.phase === "Open" && owner.isLinkedTo(framed)) owner.ping()
           }).pipe(Effect.repeat(Schedule.spaced(options.heartbeatInterval)), Effect.forkScoped)
         }
-        yield* framed.run((text) => engine.receive(text)).pipe(
+        const linkEnded = (reason: "PeerClosed" | "Transport", cause?: unknown) => {
+          const owner = receiver()
+          owner.detach(reason, cause, framed)
+          if (owner.phase === "Detached" && owner.isLinkedTo(framed) && current !== undefined) onDetached(current, reason)
+        }
+        yield* framed.run((text) => receiver().receive(text)).pipe(
           Effect.matchEffect({
             onFailure: (error) =>
               Effect.sync(() => {
                 publish({ _tag: "ConnectionError", remoteAddress, error })
-                engine.linkClosed("Transport", error)
+                linkEnded("Transport", error)
               }),
-            onSuccess: () => Effect.sync(() => engine.linkClosed("PeerClosed"))
+            onSuccess: () => Effect.sync(() => linkEnded("PeerClosed"))
           })
         )
       }))

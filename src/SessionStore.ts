@@ -4,14 +4,17 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer, type Scope } from "effect"
 import type { Session } from "./engine/Session.js"
 
 /**
+ * A session store. `get` may answer at once or later (any Effect).
+ *
  * @since 0.1.0
  */
 export interface SessionStore {
   readonly get: (id: string) => Effect.Effect<Session | undefined>
+  /** Keeps a session (a connection of it closed, or its state changed). */
   readonly set: (id: string, session: Session) => Effect.Effect<void>
   /** The session's connection closed. */
   readonly setInactive: (id: string) => Effect.Effect<void>
@@ -23,22 +26,52 @@ export interface SessionStore {
 export class SessionStoreTag extends Context.Tag("effect-jstp/SessionStore")<SessionStoreTag, SessionStore>() {}
 
 /**
- * A store in a Map, for one process.
+ * @since 0.1.0
+ */
+export interface MemoryOptions {
+  /** Sessions inactive this long are purged. Default 24 hours. */
+  readonly inactiveLifetime?: Duration.DurationInput | undefined
+  /** How often to purge. Default 1 hour. */
+  readonly purgeInterval?: Duration.DurationInput | undefined
+}
+
+/**
+ * A store in a Map, for one process. Its purge timer does not keep the
+ * process alive, and stops with the scope.
  *
  * @since 0.1.0
  */
-export const makeMemory = (): SessionStore => {
-  const sessions = new Map<string, Session>()
-  return {
-    get: (id) => Effect.sync(() => sessions.get(id)),
-    set: (id, session) => Effect.sync(() => void sessions.set(id, session)),
-    setInactive: () => Effect.void
-  }
-}
+export const memory = (options?: MemoryOptions): Effect.Effect<SessionStore, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const lifetime = Duration.toMillis(options?.inactiveLifetime ?? Duration.hours(24))
+      const sessions = new Map<string, { session: Session; inactiveSince: number | undefined }>()
+      const purge = () => {
+        const now = Date.now()
+        for (const [id, entry] of sessions) {
+          if (entry.inactiveSince !== undefined && now - entry.inactiveSince >= lifetime) sessions.delete(id)
+        }
+      }
+      const timer = setInterval(purge, Duration.toMillis(options?.purgeInterval ?? Duration.hours(1)))
+      timer.unref()
+      const store: SessionStore = {
+        get: (id) => Effect.sync(() => sessions.get(id)?.session),
+        set: (id, session) => Effect.sync(() => void sessions.set(id, { session, inactiveSince: undefined })),
+        setInactive: (id) =>
+          Effect.sync(() => {
+            const entry = sessions.get(id)
+            if (entry !== undefined) entry.inactiveSince = Date.now()
+          })
+      }
+      return { store, timer }
+    }),
+    ({ timer }) => Effect.sync(() => clearInterval(timer))
+  ).pipe(Effect.map(({ store }) => store))
 
 /**
  * The in-memory store as a layer.
  *
  * @since 0.1.0
  */
-export const layerMemory: Layer.Layer<SessionStoreTag> = Layer.sync(SessionStoreTag, makeMemory)
+export const layerMemory = (options?: MemoryOptions): Layer.Layer<SessionStoreTag> =>
+  Layer.scoped(SessionStoreTag, memory(options))

@@ -176,6 +176,11 @@ export class Engine {
   /** Callbacks that came for no pending request (cancelled, or stray). */
   droppedCallbacks = 0
 
+  /** Whether `link` is the link this engine writes to. */
+  isLinkedTo(link: Link): boolean {
+    return this.link === link
+  }
+
   /** The number of requests waiting for their callback or pong. */
   get pendingCount(): number {
     return this.pending.size
