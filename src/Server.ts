@@ -157,6 +157,7 @@ interface Live {
   readonly engine: Engine
   readonly appInfo: { name: string; version: string }
   readonly requestedVersion: string
+  readonly lifecycle: PubSub.PubSub<Connection.Lifecycle>
 }
 
 /**
@@ -216,6 +217,7 @@ export const make = <R = never>(
       const expiry = runSync(Effect.forkIn(expire, serverScope))
       expiries.set(session.id, expiry)
       publish({ _tag: "Disconnected", connection: entry.connection, reason })
+      runSync(PubSub.publish(entry.lifecycle, { _tag: "Disconnected", reason }))
     }
 
     const serve = (socket: Socket.Socket) =>
@@ -251,6 +253,7 @@ export const make = <R = never>(
             connection,
             engine,
             appInfo,
+            lifecycle,
             requestedVersion: request.version ?? String(semver.major(application.version))
           }
           const accept = (session: Session, restored: boolean) => {
@@ -279,6 +282,8 @@ export const make = <R = never>(
                 live.set(cached.connection.id, cached)
                 cached.engine.adopt(framed, auth.receivedCount)
                 publish({ _tag: "Restored", connection: cached.connection })
+                // On the server side a restore is not an attempt of ours: 0.
+                runSync(PubSub.publish(cached.lifecycle, { _tag: "Restored", attempt: 0 }))
                 return
               }
               return runCallback(store.get(auth.sessionId), {
@@ -322,6 +327,7 @@ export const make = <R = never>(
           onEvent: (iface, event, args) => Connection.deliver(listeners, iface, event, args),
           onClose: (reason) => {
             Deferred.unsafeDone(closed, Effect.succeed(reason))
+            runSync(PubSub.publish(lifecycle, { _tag: "Closed", reason }))
             const entry = current
             if (entry === undefined) return
             const wasLinked = live.delete(entry.connection.id)
