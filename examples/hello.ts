@@ -17,8 +17,10 @@ const greeter = Application.make({
         return `the client says it is ${String(answer)}`
       },
       // A callback-style handler with two results.
-      divide: (_connection: Connection.Connection, a: number, b: number, callback: (error: unknown, ...results: Array<unknown>) => void) =>
-        b === 0 ? callback(RemoteError.make(422, "Division by zero")) : callback(null, Math.floor(a / b), a % b)
+      divide: Application.callback(
+        (_connection: Connection.Connection, a: number, b: number, callback: (error: unknown, ...results: Array<unknown>) => void) =>
+          b === 0 ? callback(RemoteError.make(422, "Division by zero")) : callback(null, Math.floor(a / b), a % b)
+      )
     }
   },
   events: {
@@ -50,11 +52,12 @@ const program = Effect.gen(function*() {
   yield* Console.log(`greeter offers ${greeterApi.methodNames.join(", ")}`)
   yield* Console.log(yield* greeterApi.methods.divide!(17, 5))
   yield* Console.log(yield* greeterApi.methods.askClient!())
-  const waved = yield* greeterApi.events.pipe(Stream.take(1), Stream.runCollect, Effect.fork)
-  yield* Effect.sleep("20 millis") // let the event stream subscribe
+  const greetings = yield* connection.subscribe("greeter") // subscribed from now on
   yield* greeterApi.emit("wave", "server")
-  for (const event of yield* waved.await.pipe(Effect.flatten)) yield* Console.log(`event ${event.event}: ${String(event.args[0])}`)
-})
+  for (const event of yield* greetings.pipe(Stream.take(1), Stream.runCollect)) {
+    yield* Console.log(`event ${event.event}: ${String(event.args[0])}`)
+  }
+}).pipe(Effect.scoped)
 
 Effect.runPromise(program.pipe(Effect.provide(Layer.provideMerge(ClientLive, ServerLive)))).then(
   () => console.log("done"),

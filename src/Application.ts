@@ -5,7 +5,8 @@
  *
  * A method is `(connection, ...args) => result`, where the result is an
  * Effect (its failure, a `RemoteError`, keeps its code; a defect becomes error
- * 16, logged), a promise, or a plain value; or callback-style,
+ * 16, logged), a promise, or a plain value; or, marked with
+ * `Application.callback`, callback-style:
  * `(connection, ...args, callback(error, ...results))`. The declared arity is
  * checked against the call's arguments (17 on a mismatch).
  *
@@ -32,16 +33,30 @@ export type Handler = (connection: Connection.Connection, ...args: Array<never>)
  */
 export type Interfaces = { readonly [iface: string]: { readonly [name: string]: Handler } }
 
+// A handler that only throws returns `never`, which would match any Effect.
+type HandlerRequirements<F> = F extends (...args: Array<never>) => infer Out
+  ? [Out] extends [never] ? never : Out extends Effect.Effect<unknown, unknown, infer R> ? R : never
+  : never
+
 /**
  * The services that the Effect handlers of some interfaces require.
  *
  * @since 0.1.0
  */
 export type Requirements<T extends Interfaces> = {
-  [I in keyof T]: {
-    [M in keyof T[I]]: T[I][M] extends (...args: Array<never>) => Effect.Effect<unknown, unknown, infer R> ? R : never
-  }[keyof T[I]]
+  [I in keyof T]: { [M in keyof T[I]]: HandlerRequirements<T[I][M]> }[keyof T[I]]
 }[keyof T]
+
+/**
+ * Marks a method as callback-style: `(connection, ...args, callback)`, where
+ * `callback(error, ...results)` answers. (A plain function is otherwise taken
+ * to return its result, a promise or an Effect: the two cannot be told apart
+ * by their parameters.)
+ *
+ * @since 0.1.0
+ */
+export const callback = <F extends (connection: Connection.Connection, ...args: Array<never>) => void>(fn: F): F =>
+  Object.assign(fn, { [Dispatch.CallbackStyle]: true })
 
 /**
  * @since 0.1.0
@@ -117,18 +132,19 @@ export const dispatcher = <R>(
     runCallback(Effect.logError(`Handler ${where} failed; answered 16`, cause))
   const hooks: Dispatch.Hooks = {
     isEffect: Effect.isEffect,
-    runEffect: (effect, reply: Reply | undefined) => {
+    runEffect: (effect, reply: Reply | undefined, where) => {
       runCallback(effect as Effect.Effect<unknown, unknown, R>, {
         onExit: (exit) => {
           if (Exit.isSuccess(exit)) return reply?.(undefined, [exit.value])
           const failure = Cause.failureOption(exit.cause)
           if (failure._tag === "Some") return reply?.(ErrorPayload.fromValue(failure.value), [])
-          logDefect(exit.cause, "(Effect)")
+          logDefect(exit.cause, where)
           reply?.(ErrorPayload.internalError, [])
         }
       })
     },
-    onDefect: (cause, where) => logDefect(Cause.die(cause), where)
+    onDefect: (cause, where) => logDefect(Cause.die(cause), where),
+    plainStyle: "returning"
   }
   return Dispatch.makeDispatcher(application.api, application.events, connection, hooks)
 }

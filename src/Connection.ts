@@ -18,6 +18,7 @@ import {
   Fiber,
   Layer,
   PubSub,
+  Queue,
   Random,
   Schedule,
   Scope,
@@ -102,8 +103,13 @@ export interface Connection {
   readonly emit: (iface: string, event: string, args?: ReadonlyArray<unknown>) => Effect.Effect<void, ConnectionError>
   /** Asks for a remote interface and gives a proxy of its methods. */
   readonly inspect: (iface: string) => Effect.Effect<RemoteProxy, RemoteError.RemoteError | ConnectionError>
-  /** The peer's events of an interface, until the connection closes. */
+  /** The peer's events of an interface, from when the stream runs until the connection closes. */
   readonly events: (iface: string) => Stream.Stream<RemoteEvent>
+  /**
+   * Subscribes now, for the scope: the stream has every event from this
+   * moment on, however late it runs.
+   */
+  readonly subscribe: (iface: string) => Effect.Effect<Stream.Stream<RemoteEvent>, never, Scope.Scope>
   /** Pings the peer; succeeds on its pong. */
   readonly ping: Effect.Effect<void, ConnectionError>
   readonly isOpen: () => boolean
@@ -258,6 +264,21 @@ export const fromParts = (parts: Parts): Connection => {
       )
     ).pipe(Stream.interruptWhen(Deferred.await(parts.closed)))
 
+  const subscribe = (iface: string) =>
+    Effect.gen(function*() {
+      const queue = yield* Effect.acquireRelease(Queue.unbounded<RemoteEvent>(), Queue.shutdown)
+      const listener = (event: RemoteEvent) => void Queue.unsafeOffer(queue, event)
+      yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          let set = listeners.get(iface)
+          if (set === undefined) listeners.set(iface, set = new Set())
+          set.add(listener)
+        }),
+        () => Effect.sync(() => listeners.get(iface)?.delete(listener))
+      )
+      return Stream.fromQueue(queue).pipe(Stream.interruptWhen(Deferred.await(parts.closed)))
+    })
+
   const emit: Connection["emit"] = (iface, event, args = []) =>
     Effect.suspend(() => {
       if (engine.phase === "Closed") return Effect.fail(closedError(engine))
@@ -301,6 +322,7 @@ export const fromParts = (parts: Parts): Connection => {
     emit,
     inspect,
     events,
+    subscribe,
     ping,
     isOpen: () => engine.phase === "Open",
     stats: () => ({ pending: engine.pendingCount, droppedCallbacks: engine.droppedCallbacks }),

@@ -240,11 +240,18 @@ describe("handshake (protocol.md §5)", () => {
       .toEqual(["client", "server", "close server", "close client"])
   })
 
-  it("a rejection with a message carries it", async () => {
+  it("a rejection with a standard code travels as [code] alone, as 2.3.0 writes it", async () => {
     const pair = makePair({ server: { onHandshake: reject(ErrorPayload.make(10, "No such app: chat")) } })
     const result = await handshake(pair, { app: "chat" })
-    expect(pair.texts("server")).toEqual(['{"handshake":[0],"error":[10,"No such app: chat"]}'])
-    expect(result?.error).toEqual(payload(10, "No such app: chat"))
+    expect(pair.texts("server")).toEqual(['{"handshake":[0],"error":[10]}'])
+    expect(result?.error).toEqual(payload(10))
+  })
+
+  it("a rejection with a code of its own carries its message", async () => {
+    const pair = makePair({ server: { onHandshake: reject(ErrorPayload.make(4010, "Closed for maintenance")) } })
+    const result = await handshake(pair, { app: "chat" })
+    expect(pair.texts("server")).toEqual(['{"handshake":[0],"error":[4010,"Closed for maintenance"]}'])
+    expect(result?.error).toEqual(payload(4010, "Closed for maintenance"))
   })
 
   it("a client sending a handshake request to another client gets ERR_NOT_A_SERVER (15)", async () => {

@@ -25,6 +25,22 @@ export type AnyFunction = (...args: Array<never>) => unknown
 export type Table = { readonly [iface: string]: { readonly [name: string]: AnyFunction } }
 
 /**
+ * Marks a function as callback-style, `(connection, ...args, callback)`.
+ *
+ * @since 0.1.0
+ */
+export const CallbackStyle: unique symbol = Symbol.for("effect-jstp/CallbackStyle")
+
+/**
+ * How a plain (not async) function without the `CallbackStyle` mark is
+ * called: as 2.x calls every plain function (`"callback"`), or as returning
+ * its result, a promise or an Effect (`"returning"`).
+ *
+ * @since 0.1.0
+ */
+export type PlainStyle = "callback" | "returning"
+
+/**
  * What the host adds: running results the engine does not know (Effects),
  * and logging handlers that failed unexpectedly.
  *
@@ -33,9 +49,10 @@ export type Table = { readonly [iface: string]: { readonly [name: string]: AnyFu
 export interface Hooks {
   readonly isEffect: (value: unknown) => boolean
   /** Runs an Effect a handler returned, answering through `reply`. */
-  readonly runEffect: (effect: unknown, reply: Reply | undefined) => void
+  readonly runEffect: (effect: unknown, reply: Reply | undefined, where: string) => void
   /** A handler threw, or an async one rejected with a plain Error. */
   readonly onDefect: (cause: unknown, where: string) => void
+  readonly plainStyle: PlainStyle
 }
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
@@ -71,11 +88,13 @@ const apply = (fn: AnyFunction, args: ReadonlyArray<unknown>): unknown =>
  * Runs method `fn` for a call with `args`, answering through `reply`:
  * - an async function `(connection, ...args)` answers `[value]`, or an error;
  *   a plain Error (no `toJSTP`) rejected becomes 16 and is logged;
- * - a function of arity `args + 2` is callback-style,
+ * - a callback-style function (marked, or any plain one when
+ *   `hooks.plainStyle` is "callback") is called
  *   `(connection, ...args, callback(error, ...results))`;
- * - a function of arity `args + 1` returns an Effect (run by the host), a
- *   promise, or a plain value;
- * - any other arity is a wrong signature, 17.
+ * - any other function `(connection, ...args)` returns an Effect (run by the
+ *   host), a promise, or a plain value.
+ * The declared arity must fit the call (`args + 2` for callback-style,
+ * `args + 1` otherwise), else the answer is 17 and the handler does not run.
  * A handler that throws answers 16 and is logged.
  *
  * @since 0.1.0
@@ -88,9 +107,9 @@ export const invoke = (
   hooks: Hooks,
   where: string
 ): void => {
-  const isAsync = isAsyncFunction(fn)
-  const callbackStyle = !isAsync && fn.length === args.length + 2
-  if (!callbackStyle && fn.length !== args.length + 1) {
+  const callbackStyle = !isAsyncFunction(fn) &&
+    (hooks.plainStyle === "callback" || (fn as unknown as Record<symbol, unknown>)[CallbackStyle] === true)
+  if (fn.length !== args.length + (callbackStyle ? 2 : 1)) {
     return reply(ErrorPayload.make(ERR_INVALID_SIGNATURE), [])
   }
   let result: unknown
@@ -105,12 +124,7 @@ export const invoke = (
     hooks.onDefect(cause, where)
     return reply(ErrorPayload.internalError, [])
   }
-  if (callbackStyle) {
-    // A one-argument-short call to an Effect or async-like handler looks
-    // callback-style by arity; its result gives it away.
-    if (isThenable(result) || hooks.isEffect(result)) reply(ErrorPayload.make(ERR_INVALID_SIGNATURE), [])
-    return
-  }
+  if (callbackStyle) return
   if (isThenable(result)) {
     result.then(
       (value) => reply(undefined, [value]),
@@ -125,7 +139,7 @@ export const invoke = (
     )
     return
   }
-  if (hooks.isEffect(result)) hooks.runEffect(result, reply)
+  if (hooks.isEffect(result)) hooks.runEffect(result, reply, where)
   else reply(undefined, [result])
 }
 
@@ -160,7 +174,7 @@ export const makeDispatcher = (
       if (isThenable(result)) {
         result.then(undefined, (cause: unknown) => hooks.onDefect(cause, where))
       } else if (hooks.isEffect(result)) {
-        hooks.runEffect(result, undefined)
+        hooks.runEffect(result, undefined, where)
       }
     } catch (cause) {
       hooks.onDefect(cause, where)

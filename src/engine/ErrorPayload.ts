@@ -8,18 +8,17 @@ import { defaultMessage, ERR_CALLBACK_LOST, ERR_INTERNAL_API_ERROR } from "../wi
 import type { ErrorPayload } from "../wire/Message.js"
 
 /**
- * A payload for `code`, with the message only when it says more than the
- * code's default one (so standard errors travel as `[code]`).
+ * A payload for `code`. As 2.3.0 writes errors, a standard code (the table of
+ * protocol.md §7) travels alone, `[code]`, whatever its message; another code
+ * carries its message and info, `[code, message, ...info]`, when it has a
+ * message other than the code itself.
  *
  * @since 0.1.0
  */
-export const make = (code: number, message?: string, info: ReadonlyArray<unknown> = []): ErrorPayload => ({
-  code,
-  message: message === undefined || message === "" || message === defaultMessage(code) || message === String(code)
-    ? undefined
-    : message,
-  info
-})
+export const make = (code: number, message?: string, info: ReadonlyArray<unknown> = []): ErrorPayload =>
+  defaultMessage(code) !== undefined || message === undefined || message === "" || message === String(code)
+    ? { code, message: undefined, info: [] }
+    : { code, message, info }
 
 /** The payload of error 16, for handlers that threw. @since 0.1.0 */
 export const internalError: ErrorPayload = Object.freeze(make(ERR_INTERNAL_API_ERROR))
