@@ -309,22 +309,35 @@ export class Engine {
     const session = this.session
     if (session === undefined) return
     const upTo = Math.min(peerReceivedCount, Math.abs(session.latestBufferedMessageId))
+    for (let i = session.guaranteedDeliveredCount + 1; i <= upTo; i++) session.buffer.delete(i)
+    if (upTo > session.guaranteedDeliveredCount) session.guaranteedDeliveredCount = upTo
+    // Every request the peer received and did not answer lost its answer with
+    // the link, whether or not a later answer already acknowledged it.
     const lost: Array<Reply> = []
-    for (let i = session.guaranteedDeliveredCount + 1; i <= upTo; i++) {
-      session.buffer.delete(i)
-      const id = i * this.step
-      const reply = this.pending.get(id)
-      if (reply !== undefined) {
+    for (const [id, reply] of this.pending) {
+      if (Math.abs(id) <= upTo) {
         this.pending.delete(id)
         lost.push(reply)
       }
     }
-    if (upTo > session.guaranteedDeliveredCount) session.guaranteedDeliveredCount = upTo
     const past = session.latestBufferedMessageId + this.step
     if (Math.abs(past) > Math.abs(this.nextId)) this.nextId = past
     const resend = [...session.buffer.keys()].sort((a, b) => a - b)
     for (const key of resend) this.link.send(session.buffer.get(key)!)
     for (const reply of lost) reply(ErrorPayload.callbackLost, [])
+    this.askAcknowledgement()
+  }
+
+  // Events alone are never answered: past half the buffer, a ping asks the
+  // peer to acknowledge everything so far (pings are never refused).
+  private askAcknowledgement(): void {
+    const session = this.session
+    if (this.phase !== "Open" || this.acknowledgementAsked || session === undefined) return
+    if (session.buffer.size < this.maxBuffered / 2) return
+    this.acknowledgementAsked = true
+    this.ping(() => {
+      this.acknowledgementAsked = false
+    })
   }
 
   private dispatchBeforeOpen(message: Message.Message): void {
@@ -541,7 +554,7 @@ export class Engine {
       reply?.(ErrorPayload.connectionClosed, [])
       return
     }
-    if (session !== undefined && session.buffer.size >= this.maxBuffered) {
+    if (session !== undefined && message._tag !== "Ping" && session.buffer.size >= this.maxBuffered) {
       throw new BufferFullError({
         limit: this.maxBuffered,
         message: `${this.maxBuffered} requests are waiting for the peer; no more are buffered`
@@ -565,14 +578,7 @@ export class Engine {
     if (reply !== undefined) this.pending.set(id, reply)
     if (this.phase !== "Open") return
     this.send(text, message)
-    // Events alone are never answered: past half the buffer, a ping asks the
-    // peer to acknowledge everything so far.
-    if (session !== undefined && session.buffer.size >= this.maxBuffered / 2 && !this.acknowledgementAsked) {
-      this.acknowledgementAsked = true
-      this.ping(() => {
-        this.acknowledgementAsked = false
-      })
-    }
+    if (message._tag !== "Ping") this.askAcknowledgement()
   }
 
   private sendCallback(id: number, error: Message.ErrorPayload | undefined, results: ReadonlyArray<unknown>): void {
