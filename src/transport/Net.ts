@@ -26,8 +26,12 @@ export type Address =
 export const describe = (address: Address): string =>
   address._tag === "Tcp" ? `${address.host ?? "localhost"}:${address.port}` : address.path
 
+// Small messages must not wait for Nagle's algorithm (with delayed ACKs, up
+// to 40 ms per request/answer).
 const netOptions = (address: Address) =>
-  address._tag === "Tcp" ? { host: address.host ?? "localhost", port: address.port } : { path: address.path }
+  address._tag === "Tcp"
+    ? { host: address.host ?? "localhost", port: address.port, noDelay: true }
+    : { path: address.path }
 
 /**
  * A socket that dials `address` when it is run.
@@ -45,7 +49,9 @@ export const dial = (address: Address): Effect.Effect<Socket.Socket> =>
 export const listen = (
   address: Address
 ): Effect.Effect<SocketServer.SocketServer["Type"], TransportError, Scope.Scope> =>
-  NodeSocketServer.make(address._tag === "Tcp" ? { host: address.host, port: address.port } : { path: address.path })
+  NodeSocketServer.make(
+    address._tag === "Tcp" ? { host: address.host, port: address.port, noDelay: true } : { path: address.path }
+  )
     .pipe(
       Effect.mapError((error) =>
         new TransportError({ reason: "Open", message: `Cannot listen on ${describe(address)}: ${String(error.cause)}`, cause: error })

@@ -66,6 +66,14 @@ const tooLarge = (size: number, limit: number): FramingError =>
  *
  * @since 0.1.0
  */
+// TextDecoder is several times faster than Buffer#toString on large input;
+// on small frames toString's lower call cost wins.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true }) // keep a BOM, as toString does
+const LARGE_FRAME = 4096
+
+const decode = (bytes: Buffer, start: number, end: number): string =>
+  end - start >= LARGE_FRAME ? utf8.decode(bytes.subarray(start, end)) : bytes.toString("utf8", start, end)
+
 export const makeDecoder = (options?: { readonly maxMessageSize?: number | undefined }): Decoder => {
   const limit = options?.maxMessageSize ?? MAX_MESSAGE_SIZE
   let tail: Array<Buffer> = []
@@ -82,13 +90,13 @@ export const makeDecoder = (options?: { readonly maxMessageSize?: number | undef
       const frame = Buffer.concat(tail, size)
       tail = []
       tailSize = 0
-      onFrame(frame.toString("utf8"))
+      onFrame(decode(frame, 0, frame.length))
       start = end + 1
       end = bytes.indexOf(NUL, start)
     }
     while (end !== -1) {
       if (end - start > limit) throw tooLarge(end - start, limit)
-      onFrame(bytes.toString("utf8", start, end))
+      onFrame(decode(bytes, start, end))
       start = end + 1
       end = bytes.indexOf(NUL, start)
     }

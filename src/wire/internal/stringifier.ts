@@ -6,10 +6,11 @@ import { SerdeError } from "../SerdeError.js"
 // eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
 
+// JSON.stringify escapes quotes, backslashes, control characters (NUL too)
+// and lone surrogates. Most short strings need none of it, and a regex test
+// is cheaper than the call; a long string is scanned once, by JSON.stringify.
 const quote = (text: string): string =>
-  // JSON.stringify escapes quotes, backslashes, control characters (NUL too)
-  // and lone surrogates; most strings need none of it.
-  NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : "\"" + text + "\""
+  text.length > 256 || NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : "\"" + text + "\""
 
 const isBuffer = (value: object): value is Buffer =>
   typeof Buffer !== "undefined" && Buffer.isBuffer(value)
