@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Context, Duration, Effect, Layer, type Scope } from "effect"
+import { MemorySessions } from "./engine/MemorySessions.js"
 import type { Session } from "./engine/Session.js"
 
 /**
@@ -43,30 +44,18 @@ export interface MemoryOptions {
  */
 export const memory = (options?: MemoryOptions): Effect.Effect<SessionStore, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.sync(() => {
-      const lifetime = Duration.toMillis(options?.inactiveLifetime ?? Duration.hours(24))
-      const sessions = new Map<string, { session: Session; inactiveSince: number | undefined }>()
-      const purge = () => {
-        const now = Date.now()
-        for (const [id, entry] of sessions) {
-          if (entry.inactiveSince !== undefined && now - entry.inactiveSince >= lifetime) sessions.delete(id)
-        }
-      }
-      const timer = setInterval(purge, Duration.toMillis(options?.purgeInterval ?? Duration.hours(1)))
-      timer.unref()
-      const store: SessionStore = {
-        get: (id) => Effect.sync(() => sessions.get(id)?.session),
-        set: (id, session) => Effect.sync(() => void sessions.set(id, { session, inactiveSince: undefined })),
-        setInactive: (id) =>
-          Effect.sync(() => {
-            const entry = sessions.get(id)
-            if (entry !== undefined) entry.inactiveSince = Date.now()
-          })
-      }
-      return { store, timer }
-    }),
-    ({ timer }) => Effect.sync(() => clearInterval(timer))
-  ).pipe(Effect.map(({ store }) => store))
+    Effect.sync(() =>
+      new MemorySessions(
+        Duration.toMillis(options?.inactiveLifetime ?? Duration.hours(24)),
+        Duration.toMillis(options?.purgeInterval ?? Duration.hours(1))
+      )
+    ),
+    (sessions) => Effect.sync(() => sessions.stop())
+  ).pipe(Effect.map((sessions): SessionStore => ({
+    get: (id) => Effect.sync(() => sessions.get(id)),
+    set: (id, session) => Effect.sync(() => void sessions.set(id, session)),
+    setInactive: (id) => Effect.sync(() => sessions.setInactive(id))
+  })))
 
 /**
  * The in-memory store as a layer.

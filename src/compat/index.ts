@@ -1,12 +1,18 @@
 /**
- * The drop-in facade of the documented `@metarhia/jstp` 2.x API.
- *
- * So far it offers the error code constants; the rest of the API is built on
- * the engine and the Effect core as they land.
+ * The drop-in facade of the documented `@metarhia/jstp` 2.x API, built on
+ * the engine. It offers so far the error codes, `RemoteError`,
+ * `Application`, `createAppsIndex`, `Session`, `SimpleConnectPolicy` and
+ * `SimpleSessionStorageProvider`; connections, servers and the transport
+ * modules follow.
  *
  * @since 0.1.0
  */
 import * as ErrorCode from "../wire/ErrorCode.js"
+import { Application, createAppsIndex } from "./Application.js"
+import { RemoteError } from "./RemoteError.js"
+import { Session } from "./Session.js"
+import { SimpleConnectPolicy } from "./SimpleConnectPolicy.js"
+import { SimpleSessionStorageProvider } from "./SimpleSessionStorageProvider.js"
 
 export {
   ERR_APP_NOT_FOUND,
@@ -20,6 +26,7 @@ export {
   ERR_NO_HANDSHAKE_RESPONSE,
   ERR_NOT_A_SERVER
 } from "../wire/ErrorCode.js"
+export { Application, createAppsIndex, RemoteError, Session, SimpleConnectPolicy, SimpleSessionStorageProvider }
 
 /**
  * The whole facade as one object, for `import jstp from "effect-jstp/compat"`.
@@ -27,6 +34,12 @@ export {
  * @since 0.1.0
  */
 const jstp = {
+  Application,
+  createAppsIndex,
+  RemoteError,
+  Session,
+  SimpleConnectPolicy,
+  SimpleSessionStorageProvider,
   ERR_CALLBACK_LOST: ErrorCode.ERR_CALLBACK_LOST,
   ERR_NO_HANDSHAKE_RESPONSE: ErrorCode.ERR_NO_HANDSHAKE_RESPONSE,
   ERR_APP_NOT_FOUND: ErrorCode.ERR_APP_NOT_FOUND,
