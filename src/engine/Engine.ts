@@ -116,6 +116,8 @@ export interface Options {
   readonly maxMessageSize?: number | undefined
   /** The most unacknowledged requests kept (default `DEFAULT_MAX_BUFFERED`). */
   readonly maxBuffered?: number | undefined
+  /** Clients: makes the session the server names (default: an engine `Session`). */
+  readonly makeSession?: ((id: string, username: string | null) => Session) | undefined
 }
 
 /**
@@ -257,6 +259,20 @@ export class Engine {
     this.handshakeReply = undefined
     this.phase = "Detached"
     handshakeReply?.(ErrorPayload.make(ERR_NO_HANDSHAKE_RESPONSE), undefined)
+  }
+
+  /**
+   * Client: takes over a session of an earlier connection (not yet
+   * handshaken), to restore it with `reattach`.
+   */
+  resumeSession(session: Session): void {
+    if (this.phase !== "AwaitingHandshake" || this.options.role !== "client") {
+      throw new Error(`Cannot resume a session in phase ${this.phase} as a ${this.options.role}`)
+    }
+    this.session = session
+    this.phase = "Detached"
+    const past = session.latestBufferedMessageId + this.step
+    if (past > this.nextId) this.nextId = past
   }
 
   /**
@@ -414,7 +430,7 @@ export class Engine {
         // A new session, named by the server; anything of an old one is lost.
         const lost = [...this.pending.values()]
         this.pending.clear()
-        this.session = new Session(message.ok, this.login)
+        this.session = this.options.makeSession?.(message.ok, this.login) ?? new Session(message.ok, this.login)
         for (const pending of lost) pending(ErrorPayload.callbackLost, [])
       }
       reply(undefined, message.ok)

@@ -1,0 +1,358 @@
+/**
+ * The documented `Connection` of 2.x: an EventEmitter over the protocol
+ * engine and a socket link. Calls complete through callbacks straight from
+ * the engine: no fiber, no promise per call.
+ *
+ * @since 0.1.0
+ */
+import { EventEmitter } from "node:events"
+import semver from "semver"
+import { splitName } from "../Application.js"
+import { type CloseReason, Engine, type LogEvent, type Options as EngineOptions } from "../engine/Engine.js"
+import * as ErrorPayload from "../engine/ErrorPayload.js"
+import type * as SocketLink from "../transport/SocketLink.js"
+import { ERR_CALLBACK_LOST } from "../wire/ErrorCode.js"
+import * as Message from "../wire/Message.js"
+import { Application } from "./Application.js"
+import { RemoteError } from "./RemoteError.js"
+import { RemoteProxy } from "./RemoteProxy.js"
+import { Session } from "./Session.js"
+
+/**
+ * A callback of the documented API.
+ *
+ * @since 0.1.0
+ */
+export type Callback = (error: Error | null, ...results: Array<unknown>) => void
+
+/**
+ * The application a handshake asks for.
+ *
+ * @since 0.1.0
+ */
+export type AppSpec = string | { readonly name: string; readonly version?: string | undefined }
+
+/**
+ * The client object of `connect` (all optional in the API; filled in by it).
+ *
+ * @since 0.1.0
+ */
+export interface Client {
+  application?: Application
+  connectPolicy?:
+    | ((app: AppSpec, connection: Connection, session: Session | undefined, callback: Callback) => void)
+    | { connect(app: AppSpec, connection: Connection, session: Session | undefined, callback: Callback): void }
+    | null
+  heartbeatInterval?: number
+  session?: Session
+  reconnector?: (connection: Connection, reconnect: (...args: Array<unknown>) => void) => void
+  logger?: EventEmitter
+  /** Internal: how the last transport was opened, for reconnect. */
+  _connectionOptions?: Array<unknown>
+  _connectionTransport?: string
+}
+
+/**
+ * What a server offers its connections (see `Server`).
+ *
+ * @since 0.1.0
+ */
+export interface ServerSide extends EventEmitter {
+  /** Decides a handshake request (the server's part of the engine). */
+  readonly onHandshake: NonNullable<EngineOptions["onHandshake"]>
+}
+
+/**
+ * The transports `reconnect` can use, by name.
+ *
+ * @since 0.1.0
+ */
+export const transports = new Map<string, { reconnect(connection: Connection, ...args: Array<unknown>): void }>()
+
+let nextConnectionId = 0
+
+const toWire = (message: unknown): unknown => {
+  if (typeof message === "object" && message !== null && "_tag" in message) {
+    try {
+      return Message.encode(message as Message.Message)
+    } catch {
+      return message
+    }
+  }
+  return message
+}
+
+// The engine's logging arguments, as 2.x passes them.
+const logArgs = (event: LogEvent, args: ReadonlyArray<unknown>): ReadonlyArray<unknown> => {
+  switch (event) {
+    case "callback":
+    case "handshake": {
+      const [error, ok] = args
+      return [error === undefined ? undefined : Message.encodeError(error as Message.ErrorPayload), ok]
+    }
+    case "incomingMessage":
+    case "outgoingMessage":
+    case "heartbeat":
+    case "messageRejected":
+      return [toWire(args[0])]
+    default:
+      return args
+  }
+}
+
+const PRODUCTION_GATED = new Set<LogEvent>(["heartbeat", "incomingMessage", "outgoingMessage"])
+
+/**
+ * @since 0.1.0
+ */
+export class Connection extends EventEmitter {
+  readonly id = nextConnectionId++
+  server: ServerSide | null
+  client: Client | null
+  remoteAddress: string | undefined = undefined
+  username: string | null = null
+  session: Session | null = null
+  application: Application | null = null
+  remoteProxies: Record<string, RemoteProxy> = {}
+  hasConnected = false
+  closedIntentionally = false
+  /** The application a client asked for, for reconnects. */
+  _serverApp: AppSpec | undefined = undefined
+
+  private readonly engine: Engine
+  private link: SocketLink.SocketLink | undefined
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined
+
+  constructor(link: SocketLink.SocketLink, server: ServerSide | null, client: Client | null) {
+    super()
+    if (server === null && client === null) throw new Error("Either server or client is required")
+    this.server = server
+    this.client = client
+    this.engine = new Engine({
+      role: server === null ? "client" : "server",
+      link,
+      onHandshake: server?.onHandshake,
+      onEvent: (iface, event, args) => this.remoteProxies[iface]?.emitLocal(event, args),
+      onClose: (reason) => this.onEngineClosed(reason),
+      log: (event, args) => this.log(event, args),
+      makeSession: (id, username) => new Session(this, username, id)
+    })
+    if (client !== null) this.engine.application = (client.application ?? new Application("jstp", {})).dispatcher(this)
+    this.attach(link)
+    this.link = link
+  }
+
+  /** Completed the handshake and has a working link. */
+  get handshakeDone(): boolean {
+    return this.engine.phase === "Open"
+  }
+
+  /** Internal: the engine, for the server and transports. */
+  get _engine(): Engine {
+    return this.engine
+  }
+
+  /** Internal: takes a new link (a reconnect), replacing the old one. */
+  _initTransport(link: SocketLink.SocketLink): void {
+    this.link?.detach()
+    this.attach(link)
+    this.link = link
+  }
+
+  private attach(link: SocketLink.SocketLink): void {
+    this.remoteAddress = (link.socket as { remoteAddress?: string }).remoteAddress
+  }
+
+  /** Internal: frames of the current link go here. */
+  _receive(text: string): void {
+    this.engine.receive(text)
+  }
+
+  /**
+   * Internal: the current link closed. A connection that completed its
+   * handshake keeps its session (and pending calls) for a restore, unless it
+   * was closed on purpose; `close` is emitted once per link.
+   */
+  _linkClosed(link: SocketLink.SocketLink, error: Error | undefined): void {
+    if (link !== this.link) return
+    this.stopHeartbeat()
+    const reason = error === undefined ? "PeerClosed" : "Transport"
+    if (error !== undefined) this.emit("error", error, this)
+    if (this.hasConnected && !this.closedIntentionally) this.engine.detach(reason, error, link)
+    else this.engine.linkClosed(reason, error, link)
+    this.emit("close", this)
+    if (this.server !== null) this.server.emit("disconnect", this)
+    else if (this.engine.phase === "Detached") this.reconnectLater()
+  }
+
+  private onEngineClosed(_reason: CloseReason): void {
+    this.stopHeartbeat()
+  }
+
+  private reconnectLater(): void {
+    const client = this.client
+    if (client === null || client.reconnector === undefined) return
+    const reconnectFn = (...options: Array<unknown>) => {
+      let transport = client._connectionTransport ?? "net"
+      if (typeof options[0] === "string" && transports.has(options[0])) {
+        transport = options[0]
+        options = options.slice(1)
+      }
+      const callback = typeof options[options.length - 1] === "function"
+        ? (options.pop() as Callback)
+        : () => {}
+      if (options.length === 0) options = client._connectionOptions ?? []
+      this.emit("reconnectAttempt", transport, ...options)
+      transports.get(transport)!.reconnect(this, ...options, (error: Error | null, ...rest: Array<unknown>) => {
+        this.emit("reconnect", error)
+        callback(error, ...rest)
+        if (error !== null && !this.closedIntentionally && this.engine.phase === "Detached") {
+          client.reconnector?.(this, reconnectFn)
+        }
+      })
+    }
+    client.reconnector(this, reconnectFn)
+  }
+
+  private log(event: LogEvent, args: ReadonlyArray<unknown>): void {
+    if (PRODUCTION_GATED.has(event) && process.env.NODE_ENV === "production") return
+    const values = logArgs(event, args)
+    const target = this.client?.logger ?? this
+    target.emit(event, ...values)
+    this.server?.emit("log", this, event, ...values)
+  }
+
+  /**
+   * `handshake(app, [session], callback)` restores a session;
+   * `handshake(app, login, password, callback)` logs in;
+   * `handshake(app, null, null, callback)` is anonymous.
+   */
+  handshake(app: AppSpec, login: unknown, password: string | null | undefined, callback: Callback): void
+  handshake(app: AppSpec, callback: Callback): void
+  handshake(app: AppSpec, ...rest: Array<unknown>): void {
+    const callback = (typeof rest[rest.length - 1] === "function" ? rest.pop() : () => {}) as Callback
+    const [login, password] = rest
+    const [name, version] = typeof app === "string" ? splitName(app) : [app.name, app.version]
+    if (version !== undefined && version !== "" && semver.validRange(version) === null) {
+      return callback(new Error("Invalid semver version range"))
+    }
+    this._serverApp = app
+    const sessionLogin = login instanceof Session && (password === null || password === undefined)
+    const done = (error: Message.ErrorPayload | undefined, ok: string | number | undefined) => {
+      if (error !== undefined) return callback(RemoteError.fromPayload(error))
+      this.hasConnected = true
+      this.application = this.client?.application ?? null
+      if (sessionLogin) {
+        this.session = login
+        login.connection = this
+        return callback(null)
+      }
+      this.username = typeof login === "string" && typeof password === "string" ? login : null
+      this.session = this.engine.session as Session
+      void ok
+      callback(null, this.session)
+    }
+    try {
+      if (sessionLogin) {
+        if (this.engine.phase === "AwaitingHandshake") this.engine.resumeSession(login)
+        this.engine.reattach(this.link!, name, version || undefined, done)
+      } else {
+        const auth: Message.HandshakeAuth = typeof login === "string" && typeof password === "string"
+          ? { _tag: "Login", login, password }
+          : { _tag: "Anonymous" }
+        this.engine.handshake(name, version || undefined, auth, done)
+      }
+    } catch (error) {
+      callback(error instanceof Error ? error : new Error(String(error)))
+    }
+  }
+
+  /** Calls a remote method: `callback(error, ...results)`. */
+  callMethod(iface: string, method: string, args: Array<unknown>, callback?: Callback | null): void {
+    const reply = (error: Message.ErrorPayload | undefined, values: ReadonlyArray<unknown>) => {
+      if (error === undefined) return callback?.(null, ...values)
+      const remote = RemoteError.fromPayload(error)
+      if (callback !== undefined && callback !== null) callback(remote)
+      else this.emit("error", remote)
+    }
+    try {
+      this.engine.call(iface, method, args, reply)
+    } catch (error) {
+      const failure = error instanceof Error ? error : new Error(String(error))
+      if (callback !== undefined && callback !== null) callback(failure)
+      else this.emit("error", failure)
+    }
+  }
+
+  /**
+   * `callMethod`, issued again on the session's current connection while it
+   * fails with ERR_CALLBACK_LOST (the peer got it, the answer was lost). The
+   * peer may run it twice.
+   */
+  callMethodWithResend(iface: string, method: string, args: Array<unknown>, callback?: Callback | null): void {
+    this.callMethod(iface, method, args, (error, ...results) => {
+      const current = (this.session?.connection as Connection | undefined) ?? this
+      if (error instanceof RemoteError && error.code === ERR_CALLBACK_LOST && current.engine.phase !== "Closed") {
+        return current.callMethodWithResend(iface, method, args, callback)
+      }
+      callback?.(error, ...results)
+    })
+  }
+
+  /** Sends an event to the peer. */
+  emitRemoteEvent(iface: string, event: string, args: Array<unknown>): void {
+    try {
+      this.engine.emit(iface, event, args)
+    } catch (error) {
+      this.emit("error", error instanceof Error ? error : new Error(String(error)))
+    }
+  }
+
+  /** Inspects a remote interface: `callback(error, proxy)`. */
+  inspectInterface(iface: string, callback?: (error: Error | null, proxy?: RemoteProxy) => void): void {
+    this.engine.inspect(iface, (error, methods) => {
+      if (error !== undefined) {
+        const remote = RemoteError.fromPayload(error)
+        if (callback !== undefined) callback(remote)
+        else this.emit("error", remote)
+        return
+      }
+      const proxy = new RemoteProxy(this, iface, methods.filter((name): name is string => typeof name === "string"))
+      this.remoteProxies[iface] = proxy
+      callback?.(null, proxy)
+    })
+  }
+
+  /** Pings the peer; `callback()` on its pong. */
+  ping(callback?: () => void): void {
+    this.engine.ping(() => callback?.())
+  }
+
+  /** Pings the peer every `interval` ms. */
+  startHeartbeat(interval: number): void {
+    this.stopHeartbeat()
+    this.heartbeatTimer = setInterval(() => {
+      if (this.engine.phase === "Open") this.engine.ping()
+    }, interval)
+  }
+
+  stopHeartbeat(): void {
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer)
+    this.heartbeatTimer = undefined
+  }
+
+  /** Closes the connection for good: no reconnect. */
+  close(): void {
+    this.closedIntentionally = true
+    this.stopHeartbeat()
+    this.engine.close("Closed")
+  }
+
+  /** The socket under the connection. */
+  getTransport(): unknown {
+    return this.link?.socket
+  }
+}
+
+/** Internal: the payload pending calls fail with when a connection closes. */
+export const closedPayload = ErrorPayload.connectionClosed
