@@ -17,6 +17,7 @@ import {
   Exit,
   Fiber,
   Layer,
+  Option,
   PubSub,
   Queue,
   Random,
@@ -33,7 +34,6 @@ import type { Session } from "./engine/Session.js"
 import * as RemoteError from "./RemoteError.js"
 import * as Framed from "./transport/Framed.js"
 import * as Net from "./transport/Net.js"
-import { ERR_CALLBACK_LOST } from "./wire/ErrorCode.js"
 import type * as Message from "./wire/Message.js"
 
 /**
@@ -177,8 +177,16 @@ let nextConnectionId = 0
 const closedError = (engine: Engine) =>
   new ConnectionError({ reason: "Closed", message: `Connection closed (${engine.phase === "Closed" ? "closed" : "open"})` })
 
-const toFailure = (engine: Engine, error: Message.ErrorPayload) =>
-  error === ErrorPayload.connectionClosed ? closedError(engine) : RemoteError.fromPayload(error)
+// Failures of -1 produced here, by a restore: only these are issued again by
+// `callWithResend` (a -1 that the peer itself answered is its answer).
+const lostLocally = new WeakSet<RemoteError.RemoteError>()
+
+const toFailure = (engine: Engine, error: Message.ErrorPayload) => {
+  if (error === ErrorPayload.connectionClosed) return closedError(engine)
+  const remote = RemoteError.fromPayload(error)
+  if (error === ErrorPayload.callbackLost) lostLocally.add(remote)
+  return remote
+}
 
 const invalidArgument = (cause: unknown) =>
   new ConnectionError({
@@ -227,6 +235,12 @@ export const deliver = (
   const remoteEvent = { iface, event, args }
   for (const listener of set) listener(remoteEvent)
 }
+
+const closeReasonOf = (parts: Parts): CloseReason =>
+  Option.match(Effect.runSync(Deferred.poll(parts.closed)), {
+    onNone: () => "Closed" as const,
+    onSome: (reason) => Effect.runSync(reason)
+  })
 
 /**
  * Internal: a connection handle over an engine.
@@ -371,7 +385,7 @@ export const fromParts = (parts: Parts): Connection => {
 
   const callWithResend: Connection["callWithResend"] = (iface, method, args, options) =>
     Effect.retry(call(iface, method, args, options), {
-      while: (error) => error._tag === "RemoteError" && error.code === ERR_CALLBACK_LOST
+      while: (error) => error._tag === "RemoteError" && lostLocally.has(error)
     })
 
   return {
@@ -393,7 +407,12 @@ export const fromParts = (parts: Parts): Connection => {
     close: Effect.sync(() => engine.close("Closed")),
     closed: Deferred.await(parts.closed),
     callWithResend,
-    lifecycle: Stream.fromPubSub(parts.lifecycle)
+    // Ends with Closed; once closed, it is Closed alone.
+    lifecycle: Stream.unwrap(Effect.sync(() =>
+      engine.phase === "Closed"
+        ? Stream.make<Array<Lifecycle>>({ _tag: "Closed", reason: closeReasonOf(parts) })
+        : Stream.fromPubSub(parts.lifecycle).pipe(Stream.takeUntil((event) => event._tag === "Closed"))
+    ))
   }
 }
 

@@ -7,12 +7,12 @@
  */
 import type { Socket } from "@effect/platform"
 import { Cause, Context, Deferred, Duration, Effect, Fiber, Layer, Option, PubSub, Runtime, Schedule, type Scope, Stream } from "effect"
-import semver from "semver"
 import * as Application from "./Application.js"
 import * as Connection from "./Connection.js"
 import { type CloseReason, Engine, type HandshakeOutcome } from "./engine/Engine.js"
 import * as ErrorPayload from "./engine/ErrorPayload.js"
 import { Session } from "./engine/Session.js"
+import * as Versions from "./engine/Versions.js"
 import * as RemoteError from "./RemoteError.js"
 import * as SessionStore from "./SessionStore.js"
 import * as Framed from "./transport/Framed.js"
@@ -112,21 +112,12 @@ export class ServerTag extends Context.Tag("effect-jstp/Server")<ServerTag, Serv
 
 type AnyApplication = Application.Application<unknown>
 
-const indexApplications = (applications: ReadonlyArray<AnyApplication>): Map<string, Array<AnyApplication>> => {
-  const index = new Map<string, Array<AnyApplication>>()
-  for (const application of applications) {
-    const versions = index.get(application.name) ?? []
-    if (versions.some((other) => other.version === application.version)) {
-      throw new Application.InvalidApplicationError(
-        `Multiple instances of application ${application.name} with version ${application.version}`
-      )
-    }
-    versions.push(application)
-    index.set(application.name, versions)
-  }
-  for (const versions of index.values()) versions.sort((a, b) => semver.rcompare(a.version, b.version))
-  return index
-}
+const indexApplications = (applications: ReadonlyArray<AnyApplication>): Map<string, Array<AnyApplication>> =>
+  Versions.makeIndex(applications, (application) => {
+    throw new Application.InvalidApplicationError(
+      `Multiple instances of application ${application.name} with version ${application.version}`
+    )
+  })
 
 /**
  * The application a handshake asks for (protocol.md §5): no version, the
@@ -134,23 +125,11 @@ const indexApplications = (applications: ReadonlyArray<AnyApplication>): Map<str
  *
  * @since 0.1.0
  */
-export const selectApplication = (
-  index: Map<string, ReadonlyArray<AnyApplication>>,
+export const selectApplication: (
+  index: Versions.Index<AnyApplication>,
   name: string,
   version: string | undefined
-): AnyApplication | undefined => {
-  const versions = index.get(name)
-  if (versions === undefined) return undefined
-  if (version === undefined || version === "") return versions[0]
-  if (semver.valid(version) !== null) return versions.find((application) => application.version === version)
-  let range: semver.Range
-  try {
-    range = new semver.Range(version)
-  } catch {
-    return undefined
-  }
-  return versions.find((application) => range.test(application.version))
-}
+) => AnyApplication | undefined = Versions.select
 
 interface Live {
   readonly connection: Connection.Connection
@@ -211,7 +190,10 @@ export const make = <R = never>(
       const expire = Effect.sleep(clientExpirationTime).pipe(
         Effect.zipRight(Effect.sync(() => {
           expiries.delete(session.id)
-          if (entry.engine.phase === "Detached") entry.engine.close("Closed")
+          if (entry.engine.phase !== "Detached") return
+          // Stored again: what was sent while the link was down is in it now.
+          storeInactive(session)
+          entry.engine.close("Closed")
         }))
       )
       const expiry = runSync(Effect.forkIn(expire, serverScope))
@@ -254,9 +236,11 @@ export const make = <R = never>(
             engine,
             appInfo,
             lifecycle,
-            requestedVersion: request.version ?? String(semver.major(application.version))
+            requestedVersion: Versions.requested(request.version, application.version)
           }
           const accept = (session: Session, restored: boolean) => {
+            // The connection may have gone while the store or the policy answered.
+            if (engine.phase !== "Handshaking") return
             current = entry
             live.set(connection.id, entry)
             sessions.set(session.id, entry)
@@ -308,10 +292,7 @@ export const make = <R = never>(
                       if (typeof exit.value === "string" && exit.value !== "") return accept(new Session(undefined, exit.value), false)
                       return reject(ErrorPayload.make(ERR_AUTH_FAILED))
                     }
-                    const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
-                    if (failure instanceof RemoteError.RemoteError) return reject(ErrorPayload.fromValue(failure))
-                    const message = failure instanceof Error ? failure.message : failure === undefined ? undefined : String(failure)
-                    reject(ErrorPayload.make(ERR_AUTH_FAILED, message))
+                    reject(ErrorPayload.fromAuthFailure(Option.getOrUndefined(Cause.failureOption(exit.cause))))
                   }
                 }
               )
@@ -413,9 +394,8 @@ export const make = <R = never>(
         }),
       updateConnectionsApi: Effect.sync(() => {
         for (const entry of live.values()) {
-          if (semver.valid(entry.requestedVersion) !== null) continue
-          const next = selectApplication(index, entry.appInfo.name, entry.requestedVersion)
-          if (next === undefined || next.version === entry.appInfo.version) continue
+          const next = Versions.upgrade(index, entry.appInfo.name, entry.requestedVersion, entry.appInfo.version)
+          if (next === undefined) continue
           entry.engine.application = Application.dispatcher(next, entry.connection, runtime as Runtime.Runtime<unknown>)
           entry.appInfo.version = next.version
         }

@@ -53,12 +53,13 @@ export interface Client {
 }
 
 /**
- * What a server offers its connections (see `Server`).
+ * A server side: the server (for `connection.server` and its events) and its
+ * decision on handshake requests.
  *
  * @since 0.1.0
  */
-export interface ServerSide extends EventEmitter {
-  /** Decides a handshake request (the server's part of the engine). */
+export interface ServerSide {
+  readonly server: EventEmitter
   readonly onHandshake: NonNullable<EngineOptions["onHandshake"]>
 }
 
@@ -107,7 +108,7 @@ const PRODUCTION_GATED = new Set<LogEvent>(["heartbeat", "incomingMessage", "out
  */
 export class Connection extends EventEmitter {
   readonly id = nextConnectionId++
-  server: ServerSide | null
+  server: EventEmitter | null
   client: Client | null
   remoteAddress: string | undefined = undefined
   username: string | null = null
@@ -118,6 +119,8 @@ export class Connection extends EventEmitter {
   closedIntentionally = false
   /** The application a client asked for, for reconnects. */
   _serverApp: AppSpec | undefined = undefined
+  /** Server side: the version range the client asked for (or its major version). */
+  requestedVersion: string | undefined = undefined
 
   private readonly engine: Engine
   private link: SocketLink.SocketLink | undefined
@@ -126,7 +129,7 @@ export class Connection extends EventEmitter {
   constructor(link: SocketLink.SocketLink, server: ServerSide | null, client: Client | null) {
     super()
     if (server === null && client === null) throw new Error("Either server or client is required")
-    this.server = server
+    this.server = server?.server ?? null
     this.client = client
     this.engine = new Engine({
       role: server === null ? "client" : "server",

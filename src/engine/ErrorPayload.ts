@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { defaultMessage, ERR_CALLBACK_LOST, ERR_INTERNAL_API_ERROR } from "../wire/ErrorCode.js"
+import { defaultMessage, ERR_AUTH_FAILED, ERR_CALLBACK_LOST, ERR_INTERNAL_API_ERROR } from "../wire/ErrorCode.js"
 import type { ErrorPayload } from "../wire/Message.js"
 
 /**
@@ -85,3 +85,14 @@ export const fromValue = (value: unknown): ErrorPayload => {
   if (typeof value === "string") return make(1, value)
   return make(1, describe(value))
 }
+
+/**
+ * What an auth policy's failure is sent as (protocol.md §5): an error that
+ * knows its JSTP form (a RemoteError) as that; anything else as error 11.
+ *
+ * @since 0.1.0
+ */
+export const fromAuthFailure = (error: unknown): ErrorPayload =>
+  isErrorObject(error) && typeof error.toJSTP === "function"
+    ? fromValue(error)
+    : make(ERR_AUTH_FAILED, error instanceof Error ? error.message : undefined)

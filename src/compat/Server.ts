@@ -1,0 +1,268 @@
+/**
+ * What every transport server of the facade shares (the JSTP half of 2.x's
+ * `net.Server`/`tls.Server`): applications, auth policy, sessions, the
+ * registry of clients, and the server's methods and events. A transport
+ * module makes a Node server class with `withJstp(Base)`.
+ *
+ * @since 0.1.0
+ */
+import type { EventEmitter } from "node:events"
+import type { Duplex } from "node:stream"
+import type { HandshakeOutcome } from "../engine/Engine.js"
+import * as ErrorPayload from "../engine/ErrorPayload.js"
+import * as Versions from "../engine/Versions.js"
+import * as SocketLink from "../transport/SocketLink.js"
+import { ERR_APP_NOT_FOUND, ERR_AUTH_FAILED } from "../wire/ErrorCode.js"
+import type * as Message from "../wire/Message.js"
+import { Application, createAppsIndex, type SessionStorageProvider } from "./Application.js"
+import { Connection } from "./Connection.js"
+import { Session } from "./Session.js"
+import { SimpleSessionStorageProvider } from "./SimpleSessionStorageProvider.js"
+
+/**
+ * `authPolicy(connection, application, strategy, credentials, callback(error, username))`.
+ *
+ * @since 0.1.0
+ */
+export type AuthPolicy = (
+  connection: Connection,
+  application: Application,
+  strategy: string,
+  credentials: unknown,
+  callback: (error: unknown, username?: string | null) => void
+) => void
+
+/**
+ * The JSTP options of `createServer`.
+ *
+ * @since 0.1.0
+ */
+export interface ServerOptions {
+  applications?: ReadonlyArray<Application> | Map<string, Map<string, Application>>
+  authPolicy?: AuthPolicy | { authenticate: AuthPolicy }
+  sessionStorageProvider?: SessionStorageProvider
+  heartbeatInterval?: number
+  clientExpirationTime?: number
+  /** Close a connection that has not completed its handshake by then (ms). Default 3000. */
+  handshakeTimeout?: number
+}
+
+const HANDSHAKE_TIMEOUT = 3000
+
+type Index = Map<string, Map<string, Application>>
+
+const versionsOf = (index: Index): Map<string, Array<Application>> =>
+  Versions.makeIndex(
+    [...index.values()].flatMap((versions) => [...versions].filter(([key]) => key !== "latest").map(([, app]) => app)),
+    (application) => {
+      throw new Error(`Multiple instances of application: ${application.name} with version: ${application.version}`)
+    }
+  )
+
+/**
+ * The JSTP server methods and state, mixed into a Node server class.
+ *
+ * @since 0.1.0
+ */
+export interface JstpServer extends EventEmitter {
+  applications: Index
+  clients: Map<number, Connection>
+  heartbeatInterval: number | undefined
+  getClients(): IterableIterator<Connection>
+  getClientsArray(): Array<Connection>
+  broadcast(interfaceName: string, eventName: string, ...args: Array<unknown>): void
+  updateApplications(applications: ReadonlyArray<Application> | Index): void
+  updateConnectionsApi(): void
+  /** Serves a connected socket (the transport's `connection` event). */
+  handleSocket(socket: Duplex): void
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a mixin's base constructor must take any arguments
+type Constructor<T> = new (...args: Array<any>) => T
+
+/**
+ * Adds the JSTP server to a Node server class (net.Server, tls.Server, ...).
+ *
+ * @since 0.1.0
+ */
+export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
+  class Server extends Base implements JstpServer {
+    applications: Index = new Map()
+    clients = new Map<number, Connection>()
+    heartbeatInterval: number | undefined
+    /** @internal */ _versions = new Map<string, Array<Application>>()
+    /** @internal */ _authenticate: AuthPolicy | undefined
+    /** @internal */ _sessionsStorage: SessionStorageProvider = new SimpleSessionStorageProvider()
+    /** @internal */ _clientExpirationTime = 60 * 60 * 1000
+    /** @internal */ _handshakeTimeout = HANDSHAKE_TIMEOUT
+    // Sessions of connections that are linked, or dropped and restorable.
+    /** @internal */ readonly _bySession = new Map<string, { connection: Connection; expiry?: ReturnType<typeof setTimeout> }>()
+
+    /** Internal: reads the JSTP options; called by the transport's constructor. */
+    initJstp(options: ServerOptions, listener?: (connection: Connection) => void): void {
+      this.updateApplications(options.applications ?? [])
+      const policy = options.authPolicy
+      this._authenticate = typeof policy === "object" ? policy.authenticate.bind(policy) : policy
+      if (options.sessionStorageProvider !== undefined) this._sessionsStorage = options.sessionStorageProvider
+      this.heartbeatInterval = options.heartbeatInterval
+      if (options.clientExpirationTime !== undefined) this._clientExpirationTime = options.clientExpirationTime
+      if (options.handshakeTimeout !== undefined) this._handshakeTimeout = options.handshakeTimeout
+      this.on("handshakeRequest", (connection: Connection, appName: string, strategy: string) =>
+        this.emit("log", connection, "handshakeRequest", appName, strategy))
+      if (listener !== undefined) this.on("connect", listener)
+    }
+
+    getClients(): IterableIterator<Connection> {
+      return this.clients.values()
+    }
+
+    getClientsArray(): Array<Connection> {
+      return [...this.clients.values()]
+    }
+
+    broadcast(interfaceName: string, eventName: string, ...args: Array<unknown>): void {
+      for (const client of this.clients.values()) client.emitRemoteEvent(interfaceName, eventName, args)
+    }
+
+    updateApplications(applications: ReadonlyArray<Application> | Index): void {
+      this.applications = Array.isArray(applications) ? createAppsIndex(applications) : applications as Index
+      this._versions = versionsOf(this.applications)
+    }
+
+    updateConnectionsApi(): void {
+      for (const connection of this.clients.values()) {
+        const current = connection.application
+        const requested = connection.requestedVersion
+        if (current === null || requested === undefined) continue
+        const next = Versions.upgrade(this._versions, current.name, requested, current.version)
+        if (next === undefined) continue
+        connection.application = next
+        connection._engine.application = next.dispatcher(connection)
+      }
+    }
+
+    handleSocket(socket: Duplex): void {
+      // Frames go to whichever connection holds the link: a session restore
+      // hands it to the connection that kept the session.
+      const route: { connection?: Connection } = {}
+      const link = SocketLink.make(socket, {
+        onFrame: (text) => route.connection?._receive(text),
+        onClose: (error) => route.connection?._linkClosed(link, error)
+      })
+      const connection: Connection = new Connection(link, {
+        server: this,
+        onHandshake: (request, done) => this._decide(connection, link, route, request, done)
+      }, null)
+      route.connection = connection
+      connection.on("error", (error: unknown) => this.emit("connectionError", error, connection))
+      const timer = setTimeout(() => {
+        if (route.connection === connection && !connection.handshakeDone) {
+          connection.close()
+          this.emit("handshakeTimeout", connection)
+        }
+      }, this._handshakeTimeout)
+      timer.unref()
+      connection.once("client", () => clearTimeout(timer))
+      socket.once("close", () => clearTimeout(timer))
+    }
+
+    /** @internal */ _decide(
+      connection: Connection,
+      link: SocketLink.SocketLink,
+      route: { connection?: Connection },
+      request: Message.HandshakeRequest,
+      done: (outcome: HandshakeOutcome) => void
+    ): void {
+      const auth = request.auth
+      const strategy = auth._tag === "Anonymous" ? "anonymous" : auth._tag === "Login" ? "login" : auth._tag === "Session" ? "session" : auth.strategy
+      const application = Versions.select(this._versions, request.app, request.version)
+      this.emit("handshakeRequest", connection, request.app, strategy)
+      if (application === undefined) return done({ _tag: "Rejected", error: ErrorPayload.make(ERR_APP_NOT_FOUND) })
+      connection.requestedVersion = Versions.requested(request.version, application.version)
+      connection.application = application
+      const storage = application.sessionsStorage ?? this._sessionsStorage
+
+      const accept = (session: Session, restored: boolean) => {
+        session.connection = connection
+        connection.session = session
+        connection.username = session.username
+        connection.hasConnected = true
+        this._track(connection, session, storage)
+        done({ _tag: "Accepted", session, restored, application: application.dispatcher(connection) })
+        this._started(connection, session, restored, application)
+      }
+
+      switch (auth._tag) {
+        case "Anonymous":
+          return accept(new Session(connection, null), false)
+        case "Session": {
+          const kept = this._bySession.get(auth.sessionId)
+          if (kept !== undefined && kept.connection._engine.phase !== "Closed") {
+            // The connection that kept the session takes this link over.
+            if (kept.expiry !== undefined) clearTimeout(kept.expiry)
+            done({ _tag: "Transferred" })
+            route.connection = kept.connection
+            kept.connection._initTransport(link)
+            kept.connection._engine.adopt(link, auth.receivedCount)
+            return this._started(kept.connection, kept.connection.session!, true, application)
+          }
+          const restore = (stored: unknown) =>
+            stored instanceof Session
+              ? accept(stored, true)
+              : done({ _tag: "Rejected", error: ErrorPayload.make(ERR_AUTH_FAILED) })
+          if (storage.isAsync()) storage.get(auth.sessionId, restore)
+          else restore(storage.get(auth.sessionId))
+          return
+        }
+        default: {
+          const authenticate = this._authenticate
+          if (authenticate === undefined) return done({ _tag: "Rejected", error: ErrorPayload.make(ERR_AUTH_FAILED) })
+          const credentials = auth._tag === "Login" ? [auth.login, auth.password] : auth.credentials
+          authenticate(connection, application, strategy, credentials, (error, username) => {
+            if (error !== null && error !== undefined) return done({ _tag: "Rejected", error: ErrorPayload.fromAuthFailure(error) })
+            if (typeof username !== "string" || username === "") {
+              return done({ _tag: "Rejected", error: ErrorPayload.make(ERR_AUTH_FAILED) })
+            }
+            accept(new Session(connection, username), false)
+          })
+        }
+      }
+    }
+
+    // A connection with a session: listed while linked; its session kept
+    // for clientExpirationTime after its link drops, and stored (inactive).
+    /** @internal */ _track(connection: Connection, session: Session, storage: SessionStorageProvider): void {
+      const entry: { connection: Connection; expiry?: ReturnType<typeof setTimeout> } = { connection }
+      this._bySession.set(session.id, entry)
+      const onClose = () => {
+        this.clients.delete(connection.id)
+        if (session.connection !== connection) return
+        storage.set(session.id, session)
+        storage.setInactive?.(session.id)
+        if (connection._engine.phase !== "Detached") {
+          this._bySession.delete(session.id)
+          return connection.off("close", onClose)
+        }
+        if (entry.expiry !== undefined) clearTimeout(entry.expiry)
+        entry.expiry = setTimeout(() => {
+          if (connection._engine.phase === "Detached") connection._engine.close("Closed")
+          if (this._bySession.get(session.id) === entry) this._bySession.delete(session.id)
+          connection.off("close", onClose)
+        }, this._clientExpirationTime)
+        entry.expiry.unref()
+      }
+      connection.on("close", onClose)
+    }
+
+    /** @internal */ _started(connection: Connection, session: Session, restored: boolean, application: Application): void {
+      this.clients.set(connection.id, connection)
+      connection.emit("client", session, connection)
+      if (restored) {
+        this.emit("restoreSession", session, connection, application)
+        this.emit("reconnect", connection)
+      } else {
+        this.emit("connect", connection)
+      }
+      if (this.heartbeatInterval !== undefined) connection.startHeartbeat(this.heartbeatInterval)
+    }
+  }
