@@ -12,7 +12,7 @@
  */
 export interface Handshaking {
   handshake(
-    app: string | { readonly name: string; readonly version?: string },
+    app: string | { readonly name: string; readonly version?: string | undefined },
     login: unknown,
     password: string | null | undefined,
     callback: (error: Error | null, session?: unknown) => void
@@ -26,7 +26,7 @@ export class SimpleConnectPolicy {
   constructor(readonly login?: string, readonly password?: string) {}
 
   connect<C extends Handshaking>(
-    app: string | { readonly name: string; readonly version?: string },
+    app: string | { readonly name: string; readonly version?: string | undefined },
     connection: C,
     session: unknown,
     callback: (error: Error | null, connection: C, session?: unknown) => void

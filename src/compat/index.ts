@@ -1,15 +1,18 @@
 /**
  * The drop-in facade of the documented `@metarhia/jstp` 2.x API, built on
- * the engine. It offers so far the error codes, `RemoteError`,
- * `Application`, `createAppsIndex`, `Session`, `SimpleConnectPolicy` and
- * `SimpleSessionStorageProvider`; connections, servers and the transport
- * modules follow.
+ * the engine: `require("effect-jstp/compat")` where code had
+ * `require("@metarhia/jstp")`. The `net` transport (TCP and Unix sockets) is
+ * here; `tls`, `ws` and `wss` follow.
  *
  * @since 0.1.0
  */
 import * as ErrorCode from "../wire/ErrorCode.js"
 import { Application, createAppsIndex } from "./Application.js"
+import { Connection } from "./Connection.js"
+import * as net from "./net.js"
 import { RemoteError } from "./RemoteError.js"
+import { RemoteProxy } from "./RemoteProxy.js"
+import * as Server from "./Server.js"
 import { Session } from "./Session.js"
 import { SimpleConnectPolicy } from "./SimpleConnectPolicy.js"
 import { SimpleSessionStorageProvider } from "./SimpleSessionStorageProvider.js"
@@ -26,7 +29,18 @@ export {
   ERR_NO_HANDSHAKE_RESPONSE,
   ERR_NOT_A_SERVER
 } from "../wire/ErrorCode.js"
-export { Application, createAppsIndex, RemoteError, Session, SimpleConnectPolicy, SimpleSessionStorageProvider }
+export {
+  Application,
+  Connection,
+  createAppsIndex,
+  net,
+  RemoteError,
+  RemoteProxy,
+  Server,
+  Session,
+  SimpleConnectPolicy,
+  SimpleSessionStorageProvider
+}
 
 /**
  * The whole facade as one object, for `import jstp from "effect-jstp/compat"`.
@@ -35,8 +49,12 @@ export { Application, createAppsIndex, RemoteError, Session, SimpleConnectPolicy
  */
 const jstp = {
   Application,
+  Connection,
   createAppsIndex,
+  net,
   RemoteError,
+  RemoteProxy,
+  Server,
   Session,
   SimpleConnectPolicy,
   SimpleSessionStorageProvider,
