@@ -12,6 +12,11 @@ export default tseslint.config(
     }
   },
   {
+    // The reference README's examples, CommonJS as users write them.
+    files: ["examples/**/*.cjs"],
+    rules: { "@typescript-eslint/no-require-imports": "off", "no-console": "off" }
+  },
+  {
     files: ["**/*.mjs", "**/*.cjs", "**/*.js"],
     languageOptions: { globals: { process: "readonly", console: "readonly", require: "readonly", module: "writable" } }
   }
