@@ -11,7 +11,6 @@ import { splitName } from "../Application.js"
 import { type CloseReason, Engine, type LogEvent, type Options as EngineOptions } from "../engine/Engine.js"
 import * as ErrorPayload from "../engine/ErrorPayload.js"
 import type * as SocketLink from "../transport/SocketLink.js"
-import { ERR_CALLBACK_LOST } from "../wire/ErrorCode.js"
 import * as Message from "../wire/Message.js"
 import { Application } from "./Application.js"
 import { RemoteError } from "./RemoteError.js"
@@ -272,34 +271,38 @@ export class Connection extends EventEmitter {
 
   /** Calls a remote method: `callback(error, ...results)`. */
   callMethod(iface: string, method: string, args: Array<unknown>, callback?: Callback | null): void {
+    this.request(iface, method, args, callback, false)
+  }
+
+  /**
+   * `callMethod`, issued again on the session's current connection while its
+   * callback is lost in a restore (ERR_CALLBACK_LOST: the peer got it, the
+   * answer was lost). The peer may run it twice.
+   */
+  callMethodWithResend(iface: string, method: string, args: Array<unknown>, callback?: Callback | null): void {
+    this.request(iface, method, args, callback, true)
+  }
+
+  private request(iface: string, method: string, args: Array<unknown>, callback: Callback | null | undefined, resend: boolean): void {
+    const fail = (error: Error) => {
+      if (callback !== undefined && callback !== null) callback(error)
+      else this.emit("error", error)
+    }
     const reply = (error: Message.ErrorPayload | undefined, values: ReadonlyArray<unknown>) => {
       if (error === undefined) return callback?.(null, ...values)
-      const remote = RemoteError.fromPayload(error)
-      if (callback !== undefined && callback !== null) callback(remote)
-      else this.emit("error", remote)
+      // Only a callback lost here, in a restore, is issued again; a -1 the
+      // peer answered is its answer.
+      if (resend && error === ErrorPayload.callbackLost) {
+        const current = (this.session?.connection as Connection | undefined) ?? this
+        return current.request(iface, method, args, callback, true)
+      }
+      fail(RemoteError.fromPayload(error))
     }
     try {
       this.engine.call(iface, method, args, reply)
     } catch (error) {
-      const failure = error instanceof Error ? error : new Error(String(error))
-      if (callback !== undefined && callback !== null) callback(failure)
-      else this.emit("error", failure)
+      fail(error instanceof Error ? error : new Error(String(error)))
     }
-  }
-
-  /**
-   * `callMethod`, issued again on the session's current connection while it
-   * fails with ERR_CALLBACK_LOST (the peer got it, the answer was lost). The
-   * peer may run it twice.
-   */
-  callMethodWithResend(iface: string, method: string, args: Array<unknown>, callback?: Callback | null): void {
-    this.callMethod(iface, method, args, (error, ...results) => {
-      const current = (this.session?.connection as Connection | undefined) ?? this
-      if (error instanceof RemoteError && error.code === ERR_CALLBACK_LOST && current.engine.phase !== "Closed") {
-        return current.callMethodWithResend(iface, method, args, callback)
-      }
-      callback?.(error, ...results)
-    })
   }
 
   /** Sends an event to the peer. */
@@ -356,6 +359,3 @@ export class Connection extends EventEmitter {
     return this.link?.socket
   }
 }
-
-/** Internal: the payload pending calls fail with when a connection closes. */
-export const closedPayload = ErrorPayload.connectionClosed
