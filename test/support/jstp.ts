@@ -3,6 +3,7 @@
 // built here; mdsf warns about that on load, which is noise in test output.
 import type { EventEmitter } from "node:events"
 import { createRequire } from "node:module"
+import { quietly } from "./reference.js"
 import type * as Net from "node:net"
 
 /** A Node-style callback of the reference: `(error, ...results)`. */
@@ -120,15 +121,6 @@ export interface Jstp {
 
 const require = createRequire(import.meta.url)
 
-const quietly = <A>(load: () => A): A => {
-  const warn = console.warn
-  console.warn = () => {}
-  try {
-    return load()
-  } finally {
-    console.warn = warn
-  }
-}
 
 /** @metarhia/jstp 2.3.0, the interoperability reference. */
 export const jstp: Jstp = quietly(() => require("@metarhia/jstp") as Jstp)

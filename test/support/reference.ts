@@ -10,7 +10,8 @@ interface Mdsf {
 
 const require = createRequire(import.meta.url)
 
-const quietly = <A>(load: () => A): A => {
+/** Runs `load` with console.warn silenced (the reference warns on load). */
+export const quietly = <A>(load: () => A): A => {
   const warn = console.warn
   console.warn = () => {}
   try {
