@@ -10,7 +10,8 @@ import { type BenchModule, getChecksum, type RunOptions } from "./harness.js"
 
 // One line per module, run in this order; a module's default export is a BenchModule.
 const modules: ReadonlyArray<() => Promise<{ readonly default: BenchModule }>> = [
-  () => import("./serde.js")
+  () => import("./serde.js"),
+  () => import("./rpc.js")
 ]
 
 const envMs = (name: string, fallback: number): number => {
