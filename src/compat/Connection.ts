@@ -135,7 +135,7 @@ export class Connection extends EventEmitter {
       link,
       onHandshake: server?.onHandshake,
       onEvent: (iface, event, args) => this.remoteProxies[iface]?.emitLocal(event, args),
-      onClose: (reason) => this.onEngineClosed(reason),
+      onClose: (reason, cause) => this.onEngineClosed(reason, cause),
       log: (event, args) => this.log(event, args),
       makeSession: (id, username) => new Session(this, username, id)
     })
@@ -187,8 +187,12 @@ export class Connection extends EventEmitter {
     else if (this.engine.phase === "Detached") this.reconnectLater()
   }
 
-  private onEngineClosed(_reason: CloseReason): void {
+  private onEngineClosed(reason: CloseReason, cause: unknown): void {
     this.stopHeartbeat()
+    // As 2.x: input that does not parse fails the connection with an error.
+    if (reason === "ProtocolViolation" && cause instanceof Error && cause.name !== "MessageError") {
+      this.emit("error", cause, this)
+    }
   }
 
   private reconnectLater(): void {

@@ -10,6 +10,7 @@
 import { ERR_INTERFACE_NOT_FOUND, ERR_INTERNAL_API_ERROR, ERR_INVALID_SIGNATURE, ERR_NO_HANDSHAKE_RESPONSE, ERR_NOT_A_SERVER } from "../wire/ErrorCode.js"
 import { FramingError, MAX_MESSAGE_SIZE } from "../wire/Framing.js"
 import * as Message from "../wire/Message.js"
+import * as Serde from "../wire/Serde.js"
 import { SerdeError } from "../wire/SerdeError.js"
 import { Data } from "effect"
 import * as ErrorPayload from "./ErrorPayload.js"
@@ -193,15 +194,21 @@ export class Engine {
   /** Handles one received frame. */
   receive(text: string): void {
     if (this.phase === "Closed") return
-    let message: Message.Message
+    let value: unknown
     try {
-      message = Message.deserialize(text)
+      value = Serde.parse(text)
     } catch (error) {
-      if (error instanceof Message.MessageError) return this.onMalformed(error, text)
       if (error instanceof SerdeError) {
         this.options.log?.("messageRejected", [text])
         return this.terminate("ProtocolViolation", error)
       }
+      throw error
+    }
+    let message: Message.Message
+    try {
+      message = Message.decode(value)
+    } catch (error) {
+      if (error instanceof Message.MessageError) return this.onMalformed(error, value)
       throw error
     }
     this.dispatch(message)
@@ -368,9 +375,10 @@ export class Engine {
     this.reject(message, true)
   }
 
-  private onMalformed(error: Message.MessageError, text: string): void {
+  // `value` is the parsed message, logged as it came.
+  private onMalformed(error: Message.MessageError, value: unknown): void {
     if (this.phase !== "Open") {
-      this.options.log?.("messageRejected", [text])
+      this.options.log?.("messageRejected", [value])
       return this.terminate("ProtocolViolation", error)
     }
     if (error.kind === "call" && error.id !== undefined) {
@@ -381,7 +389,7 @@ export class Engine {
     } else if (error.kind === "event" && error.id !== undefined) {
       this.session?.onMessageReceived(error.id)
     }
-    this.options.log?.("messageRejected", [text])
+    this.options.log?.("messageRejected", [value])
     if (error.kind === "handshake") this.terminate("ProtocolViolation", error)
   }
 

@@ -54,10 +54,11 @@ const describe = (value: unknown): string => {
   }
 }
 
+// An array is sent as it is (2.x does not shorten it), once it is well formed.
 const fromArray = (array: ReadonlyArray<unknown>): ErrorPayload => {
   const [code, message, ...info] = array
   if (typeof code !== "number" || !Number.isFinite(code)) return make(1, describe(array))
-  return make(code, message === undefined || message === null ? undefined : describe(message), info)
+  return { code, message: message === undefined || message === null ? undefined : describe(message), info }
 }
 
 /**

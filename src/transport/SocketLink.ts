@@ -28,7 +28,7 @@ export interface Handlers {
  */
 export interface SocketLink extends Link {
   readonly socket: Duplex
-  /** Stops reading and reporting, leaving the socket open (for a handover). */
+  /** Stops reporting frames and the close; the socket stays as it is (`close` still ends it). */
   readonly detach: () => void
   /** Destroys the socket at once, without flushing. */
   readonly destroy: (error?: Error) => void
@@ -101,10 +101,7 @@ export const make = (
       closed = true
       socket.end()
     },
-    detach: () => {
-      closed = true
-      detach()
-    },
+    detach,
     destroy: (error) => {
       failure ??= error
       socket.destroy()
