@@ -11,7 +11,8 @@ import { type BenchModule, getChecksum, type RunOptions } from "./harness.js"
 // One line per module, run in this order; a module's default export is a BenchModule.
 const modules: ReadonlyArray<() => Promise<{ readonly default: BenchModule }>> = [
   () => import("./serde.js"),
-  () => import("./rpc.js")
+  () => import("./rpc.js"),
+  () => import("./compat.js")
 ]
 
 const envMs = (name: string, fallback: number): number => {

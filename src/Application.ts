@@ -17,6 +17,7 @@ import semver from "semver"
 import type * as Connection from "./Connection.js"
 import * as Dispatch from "./engine/Dispatch.js"
 import type { Dispatcher, Reply } from "./engine/Engine.js"
+import * as Versions from "./engine/Versions.js"
 import * as ErrorPayload from "./engine/ErrorPayload.js"
 
 /**
@@ -84,10 +85,7 @@ export class InvalidApplicationError extends TypeError {
  *
  * @since 0.1.0
  */
-export const splitName = (spec: string): readonly [name: string, version: string | undefined] => {
-  const at = spec.lastIndexOf("@")
-  return at > 0 ? [spec.slice(0, at), spec.slice(at + 1)] : [spec, undefined]
-}
+export const splitName = Versions.splitName
 
 /**
  * Defines an application. `name` may carry `@version` (preferred over

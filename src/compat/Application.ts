@@ -8,11 +8,10 @@
  *
  * @since 0.1.0
  */
-import { Cause, Effect } from "effect"
 import semver from "semver"
-import { splitName } from "../Application.js"
 import * as Dispatch from "../engine/Dispatch.js"
 import type { Dispatcher } from "../engine/Engine.js"
+import { splitName } from "../engine/Versions.js"
 import { RemoteError } from "./RemoteError.js"
 
 /**
@@ -34,8 +33,11 @@ export interface SessionStorageProvider {
   isAsync(): boolean
 }
 
+// Logged through Effect's logger, as the Effect API logs them; loaded only
+// when a handler fails, so that the facade starts without it.
 const logDefect = (cause: unknown, where: string) =>
-  Effect.runFork(Effect.logError(`Handler ${where} failed; answered 16`, Cause.die(cause)))
+  void import("effect").then(({ Cause, Effect }) =>
+    Effect.runFork(Effect.logError(`Handler ${where} failed; answered 16`, Cause.die(cause))))
 
 /**
  * How 2.x calls handlers: every plain function is callback-style.

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from "node:events"
 import semver from "semver"
-import { splitName } from "../Application.js"
+import { splitName } from "../engine/Versions.js"
 import { type CloseReason, Engine, type LogEvent, type Options as EngineOptions } from "../engine/Engine.js"
 import * as ErrorPayload from "../engine/ErrorPayload.js"
 import type * as SocketLink from "../transport/SocketLink.js"
@@ -221,11 +221,14 @@ export class Connection extends EventEmitter {
   }
 
   private log(event: LogEvent, args: ReadonlyArray<unknown>): void {
+    const target = this.client?.logger ?? this
+    const server = this.server
+    // Most connections have no logging listeners: no work for them.
+    if (target.listenerCount(event) === 0 && (server === null || server.listenerCount("log") === 0)) return
     if (PRODUCTION_GATED.has(event) && process.env.NODE_ENV === "production") return
     const values = logArgs(event, args)
-    const target = this.client?.logger ?? this
     target.emit(event, ...values)
-    this.server?.emit("log", this, event, ...values)
+    server?.emit("log", this, event, ...values)
   }
 
   /**

@@ -12,7 +12,7 @@ import { FramingError, MAX_MESSAGE_SIZE } from "../wire/Framing.js"
 import * as Message from "../wire/Message.js"
 import * as Serde from "../wire/Serde.js"
 import { SerdeError } from "../wire/SerdeError.js"
-import { Data } from "effect"
+import * as Data from "effect/Data"
 import * as ErrorPayload from "./ErrorPayload.js"
 import { Session } from "./Session.js"
 

@@ -6,6 +6,16 @@
 import semver from "semver"
 
 /**
+ * Splits `name@version` at the last `@`.
+ *
+ * @since 0.1.0
+ */
+export const splitName = (spec: string): readonly [name: string, version: string | undefined] => {
+  const at = spec.lastIndexOf("@")
+  return at > 0 ? [spec.slice(0, at), spec.slice(at + 1)] : [spec, undefined]
+}
+
+/**
  * Applications by name, each list sorted from the highest version down.
  *
  * @since 0.1.0

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /**
  * The largest message a peer may send: 8 MiB.

@@ -7,7 +7,8 @@
  *
  * @since 0.1.0
  */
-import { Data, Either } from "effect"
+import * as Data from "effect/Data"
+import * as Either from "effect/Either"
 import * as Serde from "./Serde.js"
 
 /**

@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import { parseFull } from "./internal/parser.js"
 import { stringifyValue } from "./internal/stringifier.js"
 import { SerdeError } from "./SerdeError.js"
