@@ -124,6 +124,7 @@ export class Connection extends EventEmitter {
   private readonly engine: Engine
   private link: SocketLink.SocketLink | undefined
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined
+  private reconnecting = false
 
   constructor(link: SocketLink.SocketLink, server: ServerSide | null, client: Client | null) {
     super()
@@ -184,13 +185,17 @@ export class Connection extends EventEmitter {
     else this.engine.linkClosed(reason, error, link)
     this.emit("close", this)
     if (this.server !== null) this.server.emit("disconnect", this)
-    else if (this.engine.phase === "Detached") this.reconnectLater()
+    // During a reconnect attempt its own callback goes on (as in 2.x, the
+    // next drop is watched for only after a successful reconnect).
+    else if (this.engine.phase === "Detached" && !this.reconnecting) this.reconnectLater()
   }
 
   private onEngineClosed(reason: CloseReason, cause: unknown): void {
     this.stopHeartbeat()
-    // As 2.x: input that does not parse fails the connection with an error.
+    // As 2.x: input that does not parse fails the connection with an error,
+    // and the socket is destroyed, not ended (the peer need not cooperate).
     if (reason === "ProtocolViolation" && cause instanceof Error && cause.name !== "MessageError") {
+      this.link?.destroy()
       this.emit("error", cause, this)
     }
   }
@@ -209,7 +214,9 @@ export class Connection extends EventEmitter {
         : () => {}
       if (options.length === 0) options = client._connectionOptions ?? []
       this.emit("reconnectAttempt", transport, ...options)
+      this.reconnecting = true
       transports.get(transport)!.reconnect(this, ...options, (error: Error | null, ...rest: Array<unknown>) => {
+        if (error === null) this.reconnecting = false
         this.emit("reconnect", error)
         callback(error, ...rest)
         if (error !== null && !this.closedIntentionally && this.engine.phase === "Detached") {

@@ -163,7 +163,6 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
       }, this._handshakeTimeout)
       timer.unref()
       connection.once("client", () => clearTimeout(timer))
-      socket.once("close", () => clearTimeout(timer))
     }
 
     /** @internal */ _decide(
@@ -176,8 +175,8 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
       const auth = request.auth
       const strategy = auth._tag === "Anonymous" ? "anonymous" : auth._tag === "Login" ? "login" : auth._tag === "Session" ? "session" : auth.strategy
       const application = Versions.select(this._versions, request.app, request.version)
-      this.emit("handshakeRequest", connection, request.app, strategy)
       if (application === undefined) return done({ _tag: "Rejected", error: ErrorPayload.make(ERR_APP_NOT_FOUND) })
+      this.emit("handshakeRequest", connection, request.app, strategy)
       connection.requestedVersion = Versions.requested(request.version, application.version)
       connection.application = application
       const storage = application.sessionsStorage ?? this._sessionsStorage

@@ -21,6 +21,85 @@ export interface Handlers {
   readonly onClose: (error: Error | undefined) => void
 }
 
+// A class with prototype methods: one lives per connection, so per-instance
+// closures would cost memory on servers with many idle connections.
+class FramedSocket implements Link {
+  private readonly decoder: Framing.Decoder
+  private outbox: Array<string> = []
+  private flushScheduled = false
+  private closed = false
+  private failure: Error | undefined = undefined
+
+  constructor(
+    readonly socket: Duplex,
+    private readonly handlers: Handlers,
+    maxMessageSize: number | undefined
+  ) {
+    this.decoder = Framing.makeDecoder({ maxMessageSize })
+    this.onData = this.onData.bind(this)
+    this.onError = this.onError.bind(this)
+    this.onClose = this.onClose.bind(this)
+    this.flush = this.flush.bind(this)
+    socket.on("data", this.onData)
+    socket.on("error", this.onError)
+    socket.on("close", this.onClose)
+  }
+
+  send(text: string): void {
+    if (this.closed) return
+    this.outbox.push(text)
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      process.nextTick(this.flush)
+    }
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.flush()
+    this.closed = true
+    this.socket.end()
+  }
+
+  detach(): void {
+    this.socket.off("data", this.onData)
+    this.socket.off("error", this.onError)
+    this.socket.off("close", this.onClose)
+  }
+
+  destroy(error?: Error): void {
+    this.failure ??= error
+    this.socket.destroy()
+  }
+
+  private flush(): void {
+    this.flushScheduled = false
+    if (this.outbox.length === 0 || this.closed) return
+    const batch = this.outbox.join(Framing.TERMINATOR) + Framing.TERMINATOR
+    this.outbox = []
+    this.socket.write(batch)
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.decoder.push(chunk, this.handlers.onFrame)
+    } catch (error) {
+      this.failure = error instanceof Error ? error : new Error(String(error))
+      this.socket.destroy()
+    }
+  }
+
+  private onError(error: Error): void {
+    this.failure ??= error
+  }
+
+  private onClose(): void {
+    this.closed = true
+    this.detach()
+    this.handlers.onClose(this.failure)
+  }
+}
+
 /**
  * A live socket link.
  *
@@ -45,66 +124,4 @@ export const make = (
   socket: Duplex,
   handlers: Handlers,
   options?: { readonly maxMessageSize?: number | undefined }
-): SocketLink => {
-  const decoder = Framing.makeDecoder(options)
-  let outbox: Array<string> = []
-  let flushScheduled = false
-  let closed = false
-  let failure: Error | undefined
-
-  const flush = () => {
-    flushScheduled = false
-    if (outbox.length === 0 || closed) return
-    const batch = outbox.join(Framing.TERMINATOR) + Framing.TERMINATOR
-    outbox = []
-    socket.write(batch)
-  }
-
-  const onData = (chunk: Buffer) => {
-    try {
-      decoder.push(chunk, handlers.onFrame)
-    } catch (error) {
-      failure = error instanceof Error ? error : new Error(String(error))
-      socket.destroy()
-    }
-  }
-  const onError = (error: Error) => {
-    failure ??= error
-  }
-  const onClose = () => {
-    closed = true
-    detach()
-    handlers.onClose(failure)
-  }
-  const detach = () => {
-    socket.off("data", onData)
-    socket.off("error", onError)
-    socket.off("close", onClose)
-  }
-  socket.on("data", onData)
-  socket.on("error", onError)
-  socket.on("close", onClose)
-
-  return {
-    socket,
-    send: (text) => {
-      if (closed) return
-      outbox.push(text)
-      if (!flushScheduled) {
-        flushScheduled = true
-        process.nextTick(flush)
-      }
-    },
-    close: () => {
-      if (closed) return
-      flush()
-      closed = true
-      socket.end()
-    },
-    detach,
-    destroy: (error) => {
-      failure ??= error
-      socket.destroy()
-    }
-  }
-}
+): SocketLink => new FramedSocket(socket, handlers, options?.maxMessageSize)

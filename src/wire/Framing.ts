@@ -61,11 +61,6 @@ const tooLarge = (size: number, limit: number): FramingError =>
     message: `Message of ${size} bytes or more exceeds the limit of ${limit} bytes`
   })
 
-/**
- * A frame decoder holding the unterminated tail between chunks.
- *
- * @since 0.1.0
- */
 // TextDecoder is several times faster than Buffer#toString on large input;
 // on small frames toString's lower call cost wins.
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true }) // keep a BOM, as toString does
@@ -74,22 +69,25 @@ const LARGE_FRAME = 4096
 const decode = (bytes: Buffer, start: number, end: number): string =>
   end - start >= LARGE_FRAME ? utf8.decode(bytes.subarray(start, end)) : bytes.toString("utf8", start, end)
 
-export const makeDecoder = (options?: { readonly maxMessageSize?: number | undefined }): Decoder => {
-  const limit = options?.maxMessageSize ?? MAX_MESSAGE_SIZE
-  let tail: Array<Buffer> = []
-  let tailSize = 0
+// A class rather than closures: one decoder lives per connection.
+class FrameDecoder implements Decoder {
+  private tail: Array<Buffer> = []
+  private tailSize = 0
 
-  const push = (chunk: Uint8Array, onFrame: (text: string) => void): void => {
+  constructor(private readonly limit: number) {}
+
+  push(chunk: Uint8Array, onFrame: (text: string) => void): void {
+    const limit = this.limit
     const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
     let start = 0
     let end = bytes.indexOf(NUL)
-    if (end !== -1 && tailSize > 0) {
-      const size = tailSize + end
+    if (end !== -1 && this.tailSize > 0) {
+      const size = this.tailSize + end
       if (size > limit) throw tooLarge(size, limit)
-      tail.push(bytes.subarray(0, end))
-      const frame = Buffer.concat(tail, size)
-      tail = []
-      tailSize = 0
+      this.tail.push(bytes.subarray(0, end))
+      const frame = Buffer.concat(this.tail, size)
+      this.tail = []
+      this.tailSize = 0
       onFrame(decode(frame, 0, frame.length))
       start = end + 1
       end = bytes.indexOf(NUL, start)
@@ -102,15 +100,25 @@ export const makeDecoder = (options?: { readonly maxMessageSize?: number | undef
     }
     if (start < bytes.length) {
       const rest = bytes.length - start
-      if (tailSize + rest > limit) throw tooLarge(tailSize + rest, limit)
+      if (this.tailSize + rest > limit) throw tooLarge(this.tailSize + rest, limit)
       // Copied: the transport may reuse the chunk's memory after this returns.
-      tail.push(Buffer.from(bytes.subarray(start)))
-      tailSize += rest
+      this.tail.push(Buffer.from(bytes.subarray(start)))
+      this.tailSize += rest
     }
   }
 
-  return { push, pending: () => tailSize }
+  pending(): number {
+    return this.tailSize
+  }
 }
+
+/**
+ * A frame decoder holding the unterminated tail between chunks.
+ *
+ * @since 0.1.0
+ */
+export const makeDecoder = (options?: { readonly maxMessageSize?: number | undefined }): Decoder =>
+  new FrameDecoder(options?.maxMessageSize ?? MAX_MESSAGE_SIZE)
 
 /**
  * The bytes to write for one message: its UTF-8 text and the terminator.
