@@ -8,7 +8,7 @@
 import { EventEmitter } from "node:events"
 import semver from "semver"
 import { splitName } from "../engine/Versions.js"
-import { type CloseReason, Engine, type LogEvent, type Options as EngineOptions } from "../engine/Engine.js"
+import { type CloseReason, Engine, type Link, type LogEvent, type Options as EngineOptions } from "../engine/Engine.js"
 import * as ErrorPayload from "../engine/ErrorPayload.js"
 import type * as SocketLink from "../transport/SocketLink.js"
 import * as Message from "../wire/Message.js"
@@ -71,6 +71,33 @@ export const transports = new Map<string, { reconnect(connection: Connection, ..
 
 let nextConnectionId = 0
 
+// The engine's host for one connection: prototype methods rather than a
+// closure each, as one lives per connection.
+class Host implements EngineOptions {
+  constructor(
+    private readonly connection: Connection,
+    readonly role: "client" | "server",
+    readonly link: Link,
+    readonly onHandshake: EngineOptions["onHandshake"]
+  ) {}
+
+  onEvent(iface: string, event: string, args: ReadonlyArray<unknown>): void {
+    this.connection.remoteProxies[iface]?.emitLocal(event, args)
+  }
+
+  onClose(reason: CloseReason, cause: unknown): void {
+    this.connection._engineClosed(reason, cause)
+  }
+
+  log(event: LogEvent, args: ReadonlyArray<unknown>): void {
+    this.connection._log(event, args)
+  }
+
+  makeSession(id: string, username: string | null): Session {
+    return new Session(this.connection, username, id)
+  }
+}
+
 const toWire = (message: unknown): unknown => {
   if (typeof message === "object" && message !== null && "_tag" in message) {
     try {
@@ -131,15 +158,7 @@ export class Connection extends EventEmitter {
     if (server === null && client === null) throw new Error("Either server or client is required")
     this.server = server?.server ?? null
     this.client = client
-    this.engine = new Engine({
-      role: server === null ? "client" : "server",
-      link,
-      onHandshake: server?.onHandshake,
-      onEvent: (iface, event, args) => this.remoteProxies[iface]?.emitLocal(event, args),
-      onClose: (reason, cause) => this.onEngineClosed(reason, cause),
-      log: (event, args) => this.log(event, args),
-      makeSession: (id, username) => new Session(this, username, id)
-    })
+    this.engine = new Engine(new Host(this, server === null ? "client" : "server", link, server?.onHandshake))
     if (client !== null) this.engine.application = (client.application ?? new Application("jstp", {})).dispatcher(this)
     this.attach(link)
     this.link = link
@@ -190,7 +209,8 @@ export class Connection extends EventEmitter {
     else if (this.engine.phase === "Detached" && !this.reconnecting) this.reconnectLater()
   }
 
-  private onEngineClosed(reason: CloseReason, cause: unknown): void {
+  /** Internal: the engine closed. */
+  _engineClosed(reason: CloseReason, cause: unknown): void {
     this.stopHeartbeat()
     // As 2.x: input that does not parse fails the connection with an error,
     // and the socket is destroyed, not ended (the peer need not cooperate).
@@ -227,7 +247,8 @@ export class Connection extends EventEmitter {
     client.reconnector(this, reconnectFn)
   }
 
-  private log(event: LogEvent, args: ReadonlyArray<unknown>): void {
+  /** Internal: a logging event of the engine. */
+  _log(event: LogEvent, args: ReadonlyArray<unknown>): void {
     const target = this.client?.logger ?? this
     const server = this.server
     // Most connections have no logging listeners: no work for them.

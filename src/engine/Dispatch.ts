@@ -153,24 +153,37 @@ export const makeDispatcher = (
   events: Table | undefined,
   connection: unknown,
   hooks: Hooks
-): Dispatcher => ({
-  call: (iface, method, args, reply) => {
-    if (!hasOwn(api, iface)) return reply(ErrorPayload.make(ERR_INTERFACE_NOT_FOUND), [])
-    const fn = lookup(api, iface, method)
+): Dispatcher => new TableDispatcher(api, events, connection, hooks)
+
+// Prototype methods, not closures: one dispatcher lives per connection.
+class TableDispatcher implements Dispatcher {
+  constructor(
+    private readonly api: Table,
+    private readonly events: Table | undefined,
+    private readonly connection: unknown,
+    private readonly hooks: Hooks
+  ) {}
+
+  call(iface: string, method: string, args: ReadonlyArray<unknown>, reply: Reply): void {
+    if (!hasOwn(this.api, iface)) return reply(ErrorPayload.make(ERR_INTERFACE_NOT_FOUND), [])
+    const fn = lookup(this.api, iface, method)
     if (fn === undefined) return reply(ErrorPayload.make(ERR_METHOD_NOT_FOUND), [])
-    invoke(fn, connection, args, reply, hooks, `${iface}.${method}`)
-  },
-  methods: (iface) => {
-    if (!hasOwn(api, iface)) return undefined
-    const entries = api[iface]
+    invoke(fn, this.connection, args, reply, this.hooks, `${iface}.${method}`)
+  }
+
+  methods(iface: string): ReadonlyArray<string> | undefined {
+    if (!hasOwn(this.api, iface)) return undefined
+    const entries = this.api[iface]
     return typeof entries === "object" && entries !== null ? Object.keys(entries) : undefined
-  },
-  event: (iface, event, args) => {
-    const handler = lookup(events, iface, event)
+  }
+
+  event(iface: string, event: string, args: ReadonlyArray<unknown>): void {
+    const handler = lookup(this.events, iface, event)
     if (handler === undefined) return
     const where = `event ${iface}.${event}`
+    const hooks = this.hooks
     try {
-      const result = apply(handler, [connection, ...args])
+      const result = apply(handler, [this.connection, ...args])
       if (isThenable(result)) {
         result.then(undefined, (cause: unknown) => hooks.onDefect(cause, where))
       } else if (hooks.isEffect(result)) {
@@ -180,4 +193,4 @@ export const makeDispatcher = (
       hooks.onDefect(cause, where)
     }
   }
-})
+}

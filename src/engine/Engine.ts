@@ -217,12 +217,13 @@ export class Engine {
   /** Handles one decoded message. */
   dispatch(message: Message.Message): void {
     if (this.phase === "Closed") return
-    const log = this.options.log
+    // The host's hooks are called as its methods (it may be a class instance).
+    const options = this.options
     if (message._tag === "Heartbeat") {
-      log?.("heartbeat", [message])
+      options.log?.("heartbeat", [message])
       return
     }
-    log?.("incomingMessage", [message])
+    options.log?.("incomingMessage", [message])
     if (this.phase !== "Open") return this.dispatchBeforeOpen(message)
     switch (message._tag) {
       case "Call":
@@ -399,14 +400,14 @@ export class Engine {
   }
 
   private onHandshakeRequest(request: Message.HandshakeRequest): void {
-    const decide = this.options.onHandshake
-    if (decide === undefined) {
+    const options = this.options
+    if (options.onHandshake === undefined) {
       this.sendHandshakeError(request.id, ErrorPayload.make(ERR_NOT_A_SERVER))
       return this.terminate("ProtocolViolation", undefined)
     }
     this.phase = "Handshaking"
     let decided = false
-    decide(request, (outcome) => {
+    options.onHandshake(request, (outcome) => {
       if (decided || this.phase !== "Handshaking") return
       decided = true
       if (outcome._tag === "Rejected") {
@@ -465,12 +466,12 @@ export class Engine {
 
   private onCallback(id: number, error: Message.ErrorPayload | undefined, values: ReadonlyArray<unknown>): void {
     this.session?.onAcknowledged(id)
-    const log = this.options.log
-    log?.("callback", [error, error === undefined ? values : undefined])
+    const options = this.options
+    options.log?.("callback", [error, error === undefined ? values : undefined])
     const reply = this.pending.get(id)
     if (reply === undefined) {
       this.droppedCallbacks++
-      log?.("messageRejected", [error === undefined
+      options.log?.("messageRejected", [error === undefined
         ? { _tag: "CallbackOk", id, results: values }
         : { _tag: "CallbackError", id, error }])
       return
