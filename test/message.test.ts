@@ -583,6 +583,15 @@ describe("round-trip property", () => {
     },
     { fastCheck: { numRuns: 500 } }
   )
+
+  it.prop(
+    "serialize writes what stringifying the wire object writes (its direct paths included)",
+    [fc.oneof(call, event, callbackOk)],
+    ([message]) => {
+      expect(Message.serialize(message)).toBe(Serde.stringify(Message.encode(message)))
+    },
+    { fastCheck: { numRuns: 500 } }
+  )
 })
 
 describe("Message.encode refuses verbs that would not decode", () => {

@@ -9,6 +9,7 @@
  */
 import * as Data from "effect/Data"
 import * as Either from "effect/Either"
+import { quote } from "./internal/stringifier.js"
 import * as Serde from "./Serde.js"
 
 /**
@@ -389,7 +390,18 @@ export const encode = (message: Message): Record<string, unknown> => {
  *
  * @since 0.1.0
  */
-export const serialize = (message: Message): string => Serde.stringify(encode(message))
+export const serialize = (message: Message): string => {
+  // The messages of every call are written directly: no wire object first.
+  switch (message._tag) {
+    case "Call":
+      return "{\"call\":[" + message.id + "," + quote(message.iface) + "]," +
+        quote(checkVerb("call", message.method, message.id)) + ":" + Serde.stringify(message.args) + "}"
+    case "CallbackOk":
+      return "{\"callback\":[" + message.id + "],\"ok\":" + Serde.stringify(message.results) + "}"
+    default:
+      return Serde.stringify(encode(message))
+  }
+}
 
 /**
  * Parses and decodes one frame; throws a `SerdeError` or a `MessageError`.

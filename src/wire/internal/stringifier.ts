@@ -9,7 +9,7 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
 // JSON.stringify escapes quotes, backslashes, control characters (NUL too)
 // and lone surrogates. Most short strings need none of it, and a regex test
 // is cheaper than the call; a long string is scanned once, by JSON.stringify.
-const quote = (text: string): string =>
+export const quote = (text: string): string =>
   text.length > 256 || NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : "\"" + text + "\""
 
 const isBuffer = (value: object): value is Buffer =>
@@ -19,7 +19,12 @@ class Stringifier {
   // Containers on the path from the root, to tell a cycle from deep nesting.
   private readonly path: Array<object> = []
 
-  constructor(private readonly maxDepth: number) {}
+  constructor(readonly maxDepth: number) {}
+
+  /** Ready for another value, also after a failure. */
+  reset(): void {
+    this.path.length = 0
+  }
 
   // Returns undefined for values with no representation (undefined,
   // functions, symbols): the caller writes a hole or omits the member.
@@ -95,5 +100,16 @@ class Stringifier {
 }
 
 /** Serializes `value`; throws a `SerdeError` for cycles, bigints and too deep nesting. */
-export const stringifyValue = (value: unknown, maxDepth: number): string =>
-  new Stringifier(maxDepth).write(value, "") ?? "undefined"
+export const stringifyValue = (value: unknown, maxDepth: number): string => {
+  // One stringifier is reused; a nested call (from a toJSON) gets its own.
+  const stringifier = idle?.maxDepth === maxDepth ? idle : new Stringifier(maxDepth)
+  idle = undefined
+  try {
+    return stringifier.write(value, "") ?? "undefined"
+  } finally {
+    stringifier.reset()
+    idle = stringifier
+  }
+}
+
+let idle: Stringifier | undefined
