@@ -93,6 +93,10 @@ class Host implements EngineOptions {
     this.connection._log(event, args)
   }
 
+  wantsLog(event: LogEvent): boolean {
+    return this.connection._wantsLog(event)
+  }
+
   makeSession(id: string, username: string | null): Session {
     return new Session(this.connection, username, id)
   }
@@ -247,16 +251,19 @@ export class Connection extends EventEmitter {
     client.reconnector(this, reconnectFn)
   }
 
+  /** Internal: whether a logging event has listeners (most connections have none). */
+  _wantsLog(event: LogEvent): boolean {
+    const target = this.client?.logger ?? this
+    return target.listenerCount(event) > 0 || (this.server !== null && this.server.listenerCount("log") > 0)
+  }
+
   /** Internal: a logging event of the engine. */
   _log(event: LogEvent, args: ReadonlyArray<unknown>): void {
-    const target = this.client?.logger ?? this
-    const server = this.server
-    // Most connections have no logging listeners: no work for them.
-    if (target.listenerCount(event) === 0 && (server === null || server.listenerCount("log") === 0)) return
     if (PRODUCTION_GATED.has(event) && process.env.NODE_ENV === "production") return
     const values = logArgs(event, args)
+    const target = this.client?.logger ?? this
     target.emit(event, ...values)
-    server?.emit("log", this, event, ...values)
+    this.server?.emit("log", this, event, ...values)
   }
 
   /**
@@ -319,10 +326,6 @@ export class Connection extends EventEmitter {
   }
 
   private request(iface: string, method: string, args: Array<unknown>, callback: Callback | null | undefined, resend: boolean): void {
-    const fail = (error: Error) => {
-      if (callback !== undefined && callback !== null) callback(error)
-      else this.emit("error", error)
-    }
     const reply = (error: Message.ErrorPayload | undefined, values: ReadonlyArray<unknown>) => {
       if (error === undefined) return callback?.(null, ...values)
       // Only a callback lost here, in a restore, is issued again; a -1 the
@@ -331,13 +334,18 @@ export class Connection extends EventEmitter {
         const current = (this.session?.connection as Connection | undefined) ?? this
         return current.request(iface, method, args, callback, true)
       }
-      fail(RemoteError.fromPayload(error))
+      this.fail(callback, RemoteError.fromPayload(error))
     }
     try {
       this.engine.call(iface, method, args, reply)
     } catch (error) {
-      fail(error instanceof Error ? error : new Error(String(error)))
+      this.fail(callback, error instanceof Error ? error : new Error(String(error)))
     }
+  }
+
+  private fail(callback: Callback | null | undefined, error: Error): void {
+    if (callback !== undefined && callback !== null) callback(error)
+    else this.emit("error", error)
   }
 
   /** Sends an event to the peer. */

@@ -113,6 +113,8 @@ export interface Options {
   readonly onClose?: ((reason: CloseReason, cause: unknown) => void) | undefined
   /** Logging events; absent, no logging work is done. */
   readonly log?: ((event: LogEvent, args: ReadonlyArray<unknown>) => void) | undefined
+  /** Whether anyone listens to `event` now; absent, every event is logged. */
+  readonly wantsLog?: ((event: LogEvent) => boolean) | undefined
   /** The largest message written; larger requests fail locally. */
   readonly maxMessageSize?: number | undefined
   /** The most unacknowledged requests kept (default `DEFAULT_MAX_BUFFERED`). */
@@ -149,6 +151,18 @@ export type Phase = "AwaitingHandshake" | "Handshaking" | "Open" | "Detached" | 
 
 const ignore: Reply = () => {}
 
+const LOG_ARITY: Readonly<Record<LogEvent, 1 | 2 | 3>> = {
+  call: 3,
+  callback: 2,
+  event: 3,
+  handshake: 2,
+  inspect: 1,
+  messageRejected: 1,
+  heartbeat: 1,
+  incomingMessage: 1,
+  outgoingMessage: 1
+}
+
 /**
  * A connection's protocol state machine.
  *
@@ -179,6 +193,14 @@ export class Engine {
   /** Callbacks that came for no pending request (cancelled, or stray). */
   droppedCallbacks = 0
 
+  // Logging costs nothing unless the host has a log hook and, if it says,
+  // someone listens: the arguments array is made only then.
+  private logEvent(event: LogEvent, a?: unknown, b?: unknown, c?: unknown): void {
+    const options = this.options
+    if (options.log === undefined || options.wantsLog?.(event) === false) return
+    options.log(event, LOG_ARITY[event] === 1 ? [a] : LOG_ARITY[event] === 2 ? [a, b] : [a, b, c])
+  }
+
   /** Whether `link` is the link this engine writes to. */
   isLinkedTo(link: Link): boolean {
     return this.link === link
@@ -199,7 +221,7 @@ export class Engine {
       value = Serde.parse(text)
     } catch (error) {
       if (error instanceof SerdeError) {
-        this.options.log?.("messageRejected", [text])
+        this.logEvent("messageRejected", text)
         return this.terminate("ProtocolViolation", error)
       }
       throw error
@@ -217,13 +239,11 @@ export class Engine {
   /** Handles one decoded message. */
   dispatch(message: Message.Message): void {
     if (this.phase === "Closed") return
-    // The host's hooks are called as its methods (it may be a class instance).
-    const options = this.options
     if (message._tag === "Heartbeat") {
-      options.log?.("heartbeat", [message])
+      this.logEvent("heartbeat", message)
       return
     }
-    options.log?.("incomingMessage", [message])
+    this.logEvent("incomingMessage", message)
     if (this.phase !== "Open") return this.dispatchBeforeOpen(message)
     switch (message._tag) {
       case "Call":
@@ -379,7 +399,7 @@ export class Engine {
   // `value` is the parsed message, logged as it came.
   private onMalformed(error: Message.MessageError, value: unknown): void {
     if (this.phase !== "Open") {
-      this.options.log?.("messageRejected", [value])
+      this.logEvent("messageRejected", value)
       return this.terminate("ProtocolViolation", error)
     }
     if (error.kind === "call" && error.id !== undefined) {
@@ -390,12 +410,12 @@ export class Engine {
     } else if (error.kind === "event" && error.id !== undefined) {
       this.session?.onMessageReceived(error.id)
     }
-    this.options.log?.("messageRejected", [value])
+    this.logEvent("messageRejected", value)
     if (error.kind === "handshake") this.terminate("ProtocolViolation", error)
   }
 
   private reject(message: Message.Message, fatal: boolean): void {
-    this.options.log?.("messageRejected", [message])
+    this.logEvent("messageRejected", message)
     if (fatal) this.terminate("ProtocolViolation", undefined)
   }
 
@@ -431,7 +451,7 @@ export class Engine {
     const reply = this.handshakeReply!
     this.handshakeReply = undefined
     if (message._tag === "HandshakeOk") {
-      this.options.log?.("handshake", [undefined, message.ok])
+      this.logEvent("handshake", undefined, message.ok)
       this.phase = "Open"
       if (typeof message.ok === "number" && this.session !== undefined) {
         this.restoreFrom(message.ok)
@@ -444,7 +464,7 @@ export class Engine {
       }
       reply(undefined, message.ok)
     } else {
-      this.options.log?.("handshake", [message.error, undefined])
+      this.logEvent("handshake", message.error, undefined)
       reply(message.error, undefined)
       this.terminate("HandshakeRejected", message.error)
     }
@@ -452,7 +472,7 @@ export class Engine {
 
   private onCall(message: Message.Call): void {
     this.session?.onMessageReceived(message.id)
-    this.options.log?.("call", [message.iface, message.method, message.args])
+    this.logEvent("call", message.iface, message.method, message.args)
     const application = this.application
     const id = message.id
     if (application === undefined) return this.sendCallback(id, ErrorPayload.make(ERR_INTERFACE_NOT_FOUND), [])
@@ -466,14 +486,13 @@ export class Engine {
 
   private onCallback(id: number, error: Message.ErrorPayload | undefined, values: ReadonlyArray<unknown>): void {
     this.session?.onAcknowledged(id)
-    const options = this.options
-    options.log?.("callback", [error, error === undefined ? values : undefined])
+    this.logEvent("callback", error, error === undefined ? values : undefined)
     const reply = this.pending.get(id)
     if (reply === undefined) {
       this.droppedCallbacks++
-      options.log?.("messageRejected", [error === undefined
+      this.logEvent("messageRejected", error === undefined
         ? { _tag: "CallbackOk", id, results: values }
-        : { _tag: "CallbackError", id, error }])
+        : { _tag: "CallbackError", id, error })
       return
     }
     this.pending.delete(id)
@@ -482,14 +501,14 @@ export class Engine {
 
   private onEvent(message: Message.Event): void {
     this.session?.onMessageReceived(message.id)
-    this.options.log?.("event", [message.iface, message.event, message.args])
+    this.logEvent("event", message.iface, message.event, message.args)
     this.options.onEvent?.(message.iface, message.event, message.args)
     this.application?.event(message.iface, message.event, message.args)
   }
 
   private onInspect(message: Message.Inspect): void {
     this.session?.onMessageReceived(message.id)
-    this.options.log?.("inspect", [message.iface])
+    this.logEvent("inspect", message.iface)
     const methods = this.application?.methods(message.iface)
     if (methods === undefined) this.sendCallback(message.id, ErrorPayload.make(ERR_INTERFACE_NOT_FOUND), [])
     else this.sendCallback(message.id, undefined, methods)
@@ -635,7 +654,7 @@ export class Engine {
 
   private send(text: string, message: Message.Message): void {
     this.link.send(text)
-    this.options.log?.("outgoingMessage", [message])
+    this.logEvent("outgoingMessage", message)
   }
 
   private takeId(): number {
