@@ -192,8 +192,8 @@ const nameOf = (header: ReadonlyArray<unknown>, kind: string, id: number): strin
   return typeof name === "string" ? name : fail("BadName", kind, id, "Interface name is not a string")
 }
 
-const verbOf = (keys: ReadonlyArray<string>, kind: string, id: number): string =>
-  keys.length > 1 ? keys[1]! : fail("MissingVerb", kind, id, "Verb is missing")
+const verbOf = (verb: string | undefined, kind: string, id: number): string =>
+  verb !== undefined ? verb : fail("MissingVerb", kind, id, "Verb is missing")
 
 const argsOf = (
   message: Record<string, unknown>,
@@ -215,9 +215,9 @@ const errorOf = (value: unknown, kind: string, id: number): ErrorPayload => {
   return { code, message: message ?? undefined, info }
 }
 
-const decodeAuth = (message: Record<string, unknown>, keys: ReadonlyArray<string>, id: number): HandshakeAuth => {
-  if (keys.length < 2) return { _tag: "Anonymous" }
-  const strategy = keys[1]!
+const decodeAuth = (message: Record<string, unknown>, verb: string | undefined, id: number): HandshakeAuth => {
+  if (verb === undefined) return { _tag: "Anonymous" }
+  const strategy = verb
   const credentials = message[strategy]
   if (strategy === "login") {
     if (Array.isArray(credentials) && typeof credentials[0] === "string" && typeof credentials[1] === "string") {
@@ -241,7 +241,7 @@ const decodeAuth = (message: Record<string, unknown>, keys: ReadonlyArray<string
 
 const decodeHandshake = (
   message: Record<string, unknown>,
-  keys: ReadonlyArray<string>,
+  verb: string | undefined,
   header: ReadonlyArray<unknown>,
   id: number
 ): HandshakeRequest | HandshakeOk | HandshakeError => {
@@ -253,7 +253,7 @@ const decodeHandshake = (
     if (version !== undefined && version !== null && typeof version !== "string") {
       return fail("BadPayload", "handshake", id, "Application version is not a string")
     }
-    return { _tag: "HandshakeRequest", id, app, version: version ?? undefined, auth: decodeAuth(message, keys, id) }
+    return { _tag: "HandshakeRequest", id, app, version: version ?? undefined, auth: decodeAuth(message, verb, id) }
   }
   if (hasOwn(message, "ok")) {
     const ok = message.ok
@@ -266,6 +266,25 @@ const decodeHandshake = (
   return fail("MissingVerb", "handshake", id, "Neither 'ok' nor 'error' is present")
 }
 
+// The kind and verb are a message's first two own keys, in the order
+// Object.keys gives; read without making the array (decode is synchronous and
+// runs no other code, so two module slots are enough).
+let firstKey: string | undefined
+let secondKey: string | undefined
+const readKeys = (value: object): void => {
+  firstKey = undefined
+  secondKey = undefined
+  for (const key in value) {
+    if (!hasOwn(value, key)) continue
+    if (firstKey === undefined) {
+      firstKey = key
+    } else {
+      secondKey = key
+      return
+    }
+  }
+}
+
 /**
  * Decodes a parsed value into a message; throws a `MessageError`.
  *
@@ -273,15 +292,16 @@ const decodeHandshake = (
  */
 export const decode = (value: unknown): Message => {
   if (!isRecord(value)) return fail("NotAnObject", undefined, undefined, "Message is not an object")
-  const keys = Object.keys(value)
-  if (keys.length === 0) return { _tag: "Heartbeat" }
-  const kind = keys[0]!
+  readKeys(value)
+  const kind = firstKey
+  const verb = secondKey
+  if (kind === undefined) return { _tag: "Heartbeat" }
   switch (kind) {
     case "call": {
       const header = headerOf(value, kind)
       const id = idOf(header, kind)
       const iface = nameOf(header, kind, id)
-      const method = verbOf(keys, kind, id)
+      const method = verbOf(verb, kind, id)
       return { _tag: "Call", id, iface, method, args: argsOf(value, method, kind, id) }
     }
     case "callback": {
@@ -294,7 +314,7 @@ export const decode = (value: unknown): Message => {
       const header = headerOf(value, kind)
       const id = idOf(header, kind)
       const iface = nameOf(header, kind, id)
-      const event = verbOf(keys, kind, id)
+      const event = verbOf(verb, kind, id)
       return { _tag: "Event", id, iface, event, args: argsOf(value, event, kind, id) }
     }
     case "inspect": {
@@ -308,7 +328,7 @@ export const decode = (value: unknown): Message => {
       return { _tag: "Pong", id: idOf(headerOf(value, kind), kind) }
     case "handshake": {
       const header = headerOf(value, kind)
-      return decodeHandshake(value, keys, header, idOf(header, kind))
+      return decodeHandshake(value, verb, header, idOf(header, kind))
     }
     default:
       return fail("UnknownKind", kind, undefined, `Unknown message kind '${kind}'`)
