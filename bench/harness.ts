@@ -3,6 +3,8 @@
 // function returns a number derived from its result, which is added to a
 // checksum that the entry point prints, so V8 cannot drop the work.
 
+import { createRequire } from "node:module"
+
 /** A benchmark module that bench/index.ts runs; it prints its own tables. */
 export interface BenchModule {
   readonly name: string
@@ -106,3 +108,25 @@ export const markdownTable = (header: ReadonlyArray<string>, rows: ReadonlyArray
   const rule = "|" + widths.map((w, i) => (i === 0 ? "-".repeat(w + 2) : "-".repeat(w + 1) + ":")).join("|") + "|"
   return [line(header), rule, ...rows.map(line)].join("\n")
 }
+
+/**
+ * Requires a reference package (mdsf, or @metarhia/jstp which loads it).
+ * mdsf looks for its native addon on load and, not finding it, warns before
+ * falling back to its JS parser: the warnings are kept off the output, and
+ * `mdsfFallback` tells whether that happened.
+ */
+export const requireReference = <A>(specifier: string): { readonly value: A; readonly mdsfFallback: boolean } => {
+  const require = createRequire(import.meta.url)
+  const warn = console.warn
+  const warnings: Array<string> = []
+  console.warn = (...args: Array<unknown>): void => {
+    warnings.push(args.map(String).join(" "))
+  }
+  try {
+    const value = require(specifier) as A
+    return { value, mdsfFallback: warnings.some((w) => w.includes("native addon is not built")) }
+  } finally {
+    console.warn = warn
+  }
+}
+

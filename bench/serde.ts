@@ -2,7 +2,6 @@
 // Serde), mdsf 1.1.1's JS implementation (the reference's serializer, here
 // without its native addon) and JSON.parse / JSON.stringify, on the same
 // values in the same run.
-import { createRequire } from "node:module"
 import { Serde } from "effect-jstp"
 import {
   type BenchModule,
@@ -12,6 +11,7 @@ import {
   markdownTable,
   measure,
   type Measurement,
+  requireReference,
   type RunOptions
 } from "./harness.js"
 
@@ -20,22 +20,9 @@ interface Mdsf {
   readonly stringify: (value: unknown) => string
 }
 
-// mdsf looks for its native addon on load and, not finding it, warns (three
-// times) before falling back to its JS parser; keep that off the output but
-// remember which implementation was loaded.
 const loadMdsf = (): { readonly mdsf: Mdsf; readonly fallback: boolean } => {
-  const require = createRequire(import.meta.url)
-  const warn = console.warn
-  const warnings: Array<string> = []
-  console.warn = (...args: Array<unknown>): void => {
-    warnings.push(args.map(String).join(" "))
-  }
-  try {
-    const mdsf = require("mdsf") as Mdsf
-    return { mdsf, fallback: warnings.some((w) => w.includes("native addon is not built")) }
-  } finally {
-    console.warn = warn
-  }
+  const { mdsfFallback, value } = requireReference<Mdsf>("mdsf")
+  return { mdsf: value, fallback: mdsfFallback }
 }
 
 // --- Inputs -----------------------------------------------------------------

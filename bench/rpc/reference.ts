@@ -3,7 +3,7 @@
 // loads mdsf: through createRequire, with console.warn silenced while mdsf
 // looks for its native addon (not built here; it falls back to its JS parser,
 // as it does on Node 20 in the field).
-import { createRequire } from "node:module"
+import { requireReference } from "../harness.js"
 import type { AddressInfo } from "node:net"
 
 /** A method's callback: `(error, ...results)`. */
@@ -56,16 +56,6 @@ export interface Jstp {
  * JS parser (its native addon is not built).
  */
 export const loadReference = (): { readonly jstp: Jstp; readonly mdsfFallback: boolean } => {
-  const require = createRequire(import.meta.url)
-  const warn = console.warn
-  const warnings: Array<string> = []
-  console.warn = (...args: Array<unknown>): void => {
-    warnings.push(args.map(String).join(" "))
-  }
-  try {
-    const jstp = require("@metarhia/jstp") as Jstp
-    return { jstp, mdsfFallback: warnings.some((w) => w.includes("native addon is not built")) }
-  } finally {
-    console.warn = warn
-  }
+  const { mdsfFallback, value } = requireReference<Jstp>("@metarhia/jstp")
+  return { jstp: value, mdsfFallback }
 }
