@@ -11,6 +11,7 @@ import * as Application from "./Application.js"
 import * as Connection from "./Connection.js"
 import { type CloseReason, Engine, type HandshakeOutcome } from "./engine/Engine.js"
 import * as ErrorPayload from "./engine/ErrorPayload.js"
+import { SessionCache } from "./engine/SessionCache.js"
 import { Session } from "./engine/Session.js"
 import * as Versions from "./engine/Versions.js"
 import * as RemoteError from "./RemoteError.js"
@@ -159,45 +160,32 @@ export const make = <R = never>(
     const store: SessionStore.SessionStore = Option.isSome(provided) ? provided.value : yield* SessionStore.memory()
     const events = yield* PubSub.unbounded<ServerEvent>()
     const publish = (event: ServerEvent) => runSync(PubSub.publish(events, event))
-    // Connections with a link, and the sessions of every connection kept,
-    // linked or dropped (until clientExpirationTime).
-    const live = new Map<number, Live>()
-    const sessions = new Map<string, Live>()
-    const expiries = new Map<string, Fiber.RuntimeFiber<void>>()
     const handshakeTimeout = options.handshakeTimeout ?? Duration.seconds(3)
-    const clientExpirationTime = options.clientExpirationTime ?? Duration.hours(1)
     const serverScope = yield* Effect.scope
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        for (const entry of [...sessions.values()]) entry.engine.close("Closed")
-      })
-    )
-
-    const cancelExpiry = (sessionId: string) => {
-      const fiber = expiries.get(sessionId)
-      expiries.delete(sessionId)
-      if (fiber !== undefined) runCallback(Fiber.interrupt(fiber))
-    }
-
     const storeInactive = (session: Session) =>
       runCallback(Effect.zipRight(store.set(session.id, session), store.setInactive(session.id)))
+    // Connections with a link; and the sessions of every connection, linked
+    // or dropped (until clientExpirationTime), restorable onto their engine.
+    const live = new Map<number, Live>()
+    const sessions = new SessionCache<Live>(
+      Duration.toMillis(options.clientExpirationTime ?? Duration.hours(1)),
+      {
+        set: (ms, run) => {
+          const fiber = runSync(Effect.forkIn(Effect.zipRight(Effect.sleep(ms), Effect.sync(run)), serverScope))
+          return () => runCallback(Fiber.interrupt(fiber))
+        }
+      },
+      // Stored again: what was sent while the link was down is in it now.
+      (_, entry) => storeInactive(entry.engine.session!)
+    )
+    yield* Effect.addFinalizer(() => Effect.sync(() => sessions.closeAll()))
 
     // A dropped connection whose session is kept: restorable until it expires.
     const onDetached = (entry: Live, reason: CloseReason) => {
       live.delete(entry.connection.id)
       const session = entry.engine.session!
       storeInactive(session)
-      const expire = Effect.sleep(clientExpirationTime).pipe(
-        Effect.zipRight(Effect.sync(() => {
-          expiries.delete(session.id)
-          if (entry.engine.phase !== "Detached") return
-          // Stored again: what was sent while the link was down is in it now.
-          storeInactive(session)
-          entry.engine.close("Closed")
-        }))
-      )
-      const expiry = runSync(Effect.forkIn(expire, serverScope))
-      expiries.set(session.id, expiry)
+      sessions.detached(session.id, entry)
       publish({ _tag: "Disconnected", connection: entry.connection, reason })
       runSync(PubSub.publish(entry.lifecycle, { _tag: "Disconnected", reason }))
     }
@@ -243,7 +231,7 @@ export const make = <R = never>(
             if (engine.phase !== "Handshaking") return
             current = entry
             live.set(connection.id, entry)
-            sessions.set(session.id, entry)
+            sessions.add(session.id, entry)
             done({
               _tag: "Accepted",
               session,
@@ -257,14 +245,13 @@ export const make = <R = never>(
             case "Anonymous":
               return accept(new Session(undefined, null), false)
             case "Session": {
-              const cached = sessions.get(auth.sessionId)
-              if (cached !== undefined && cached.engine.phase !== "Closed") {
-                cancelExpiry(auth.sessionId)
+              // The engine that kept the session takes this link over.
+              const cached = sessions.restore(auth.sessionId, framed, auth.receivedCount)
+              if (cached !== undefined) {
                 done({ _tag: "Transferred" })
                 current = cached
                 target = cached.engine
                 live.set(cached.connection.id, cached)
-                cached.engine.adopt(framed, auth.receivedCount)
                 publish({ _tag: "Restored", connection: cached.connection })
                 // On the server side a restore is not an attempt of ours: 0.
                 runSync(PubSub.publish(cached.lifecycle, { _tag: "Restored", attempt: 0 }))
@@ -313,11 +300,7 @@ export const make = <R = never>(
             if (entry === undefined) return
             const wasLinked = live.delete(entry.connection.id)
             const session = engine.session
-            if (session !== undefined && sessions.get(session.id) === entry) {
-              sessions.delete(session.id)
-              cancelExpiry(session.id)
-              if (wasLinked) storeInactive(session)
-            }
+            if (session !== undefined && sessions.closed(session.id, entry) && wasLinked) storeInactive(session)
             if (wasLinked) publish({ _tag: "Disconnected", connection: entry.connection, reason })
           }
         })

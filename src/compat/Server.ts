@@ -8,8 +8,9 @@
  */
 import type { EventEmitter } from "node:events"
 import type { Duplex } from "node:stream"
-import type { HandshakeOutcome } from "../engine/Engine.js"
+import type { Engine, HandshakeOutcome } from "../engine/Engine.js"
 import * as ErrorPayload from "../engine/ErrorPayload.js"
+import { SessionCache } from "../engine/SessionCache.js"
 import * as Versions from "../engine/Versions.js"
 import * as SocketLink from "../transport/SocketLink.js"
 import { ERR_APP_NOT_FOUND, ERR_AUTH_FAILED } from "../wire/ErrorCode.js"
@@ -48,6 +49,37 @@ export interface ServerOptions {
 }
 
 const HANDSHAKE_TIMEOUT = 3000
+
+/**
+ * Internal: a session kept by the server, with what its expiry needs.
+ *
+ * @since 0.1.0
+ */
+export interface Kept {
+  readonly engine: Engine
+  readonly connection: Connection
+  readonly session: Session
+  readonly storage: SessionStorageProvider
+  readonly onClose: () => void
+}
+
+const keptSessions = (expireAfter: number) =>
+  new SessionCache<Kept>(
+    expireAfter,
+    {
+      set: (ms, run) => {
+        const timer = setTimeout(run, ms)
+        timer.unref()
+        return () => clearTimeout(timer)
+      }
+    },
+    // Stored again: what was sent while the link was down is in it now.
+    (_, kept) => {
+      kept.storage.set(kept.session.id, kept.session)
+      kept.storage.setInactive?.(kept.session.id)
+      kept.connection.off("close", kept.onClose)
+    }
+  )
 
 type Index = Map<string, Map<string, Application>>
 
@@ -93,10 +125,10 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
     /** @internal */ _versions = new Map<string, Array<Application>>()
     /** @internal */ _authenticate: AuthPolicy | undefined
     /** @internal */ _sessionsStorage: SessionStorageProvider = new SimpleSessionStorageProvider()
-    /** @internal */ _clientExpirationTime = 60 * 60 * 1000
+
     /** @internal */ _handshakeTimeout = HANDSHAKE_TIMEOUT
     // Sessions of connections that are linked, or dropped and restorable.
-    /** @internal */ readonly _bySession = new Map<string, { connection: Connection; expiry?: ReturnType<typeof setTimeout> }>()
+    /** @internal */ _sessions = keptSessions(60 * 60 * 1000)
 
     /** Internal: reads the JSTP options; called by the transport's constructor. */
     initJstp(options: ServerOptions, listener?: (connection: Connection) => void): void {
@@ -105,7 +137,8 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
       this._authenticate = typeof policy === "object" ? policy.authenticate.bind(policy) : policy
       if (options.sessionStorageProvider !== undefined) this._sessionsStorage = options.sessionStorageProvider
       this.heartbeatInterval = options.heartbeatInterval
-      if (options.clientExpirationTime !== undefined) this._clientExpirationTime = options.clientExpirationTime
+      if (options.clientExpirationTime !== undefined) this._sessions = keptSessions(options.clientExpirationTime)
+      this.on("close", () => this._sessions.closeAll())
       if (options.handshakeTimeout !== undefined) this._handshakeTimeout = options.handshakeTimeout
       this.on("handshakeRequest", (connection: Connection, appName: string, strategy: string) =>
         this.emit("log", connection, "handshakeRequest", appName, strategy))
@@ -195,16 +228,13 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
         case "Anonymous":
           return accept(new Session(connection, null), false)
         case "Session": {
-          const kept = this._bySession.get(auth.sessionId)
-          if (kept !== undefined && kept.connection._engine.phase !== "Closed") {
-            // The connection that kept the session takes this link over.
-            if (kept.expiry !== undefined) clearTimeout(kept.expiry)
+          // The connection that kept the session takes this link over.
+          const kept = this._sessions.restore(auth.sessionId, link, auth.receivedCount, (entry) => {
             done({ _tag: "Transferred" })
-            route.connection = kept.connection
-            kept.connection._initTransport(link)
-            kept.connection._engine.adopt(link, auth.receivedCount)
-            return this._started(kept.connection, kept.connection.session!, true, application)
-          }
+            route.connection = entry.connection
+            entry.connection._initTransport(link)
+          })
+          if (kept !== undefined) return this._started(kept.connection, kept.session, true, application)
           const restore = (stored: unknown) =>
             stored instanceof Session
               ? accept(stored, true)
@@ -231,26 +261,23 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
     // A connection with a session: listed while linked; its session kept
     // for clientExpirationTime after its link drops, and stored (inactive).
     /** @internal */ _track(connection: Connection, session: Session, storage: SessionStorageProvider): void {
-      const entry: { connection: Connection; expiry?: ReturnType<typeof setTimeout> } = { connection }
-      this._bySession.set(session.id, entry)
-      const onClose = () => {
-        this.clients.delete(connection.id)
-        if (session.connection !== connection) return
-        storage.set(session.id, session)
-        storage.setInactive?.(session.id)
-        if (connection._engine.phase !== "Detached") {
-          this._bySession.delete(session.id)
-          return connection.off("close", onClose)
+      const kept: Kept = {
+        engine: connection._engine,
+        connection,
+        session,
+        storage,
+        onClose: () => {
+          this.clients.delete(connection.id)
+          if (session.connection !== connection) return
+          storage.set(session.id, session)
+          storage.setInactive?.(session.id)
+          if (connection._engine.phase === "Detached") return this._sessions.detached(session.id, kept)
+          this._sessions.closed(session.id, kept)
+          connection.off("close", kept.onClose)
         }
-        if (entry.expiry !== undefined) clearTimeout(entry.expiry)
-        entry.expiry = setTimeout(() => {
-          if (connection._engine.phase === "Detached") connection._engine.close("Closed")
-          if (this._bySession.get(session.id) === entry) this._bySession.delete(session.id)
-          connection.off("close", onClose)
-        }, this._clientExpirationTime)
-        entry.expiry.unref()
       }
-      connection.on("close", onClose)
+      this._sessions.add(session.id, kept)
+      connection.on("close", kept.onClose)
     }
 
     /** @internal */ _started(connection: Connection, session: Session, restored: boolean, application: Application): void {
