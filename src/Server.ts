@@ -10,7 +10,7 @@ import { Cause, Context, Deferred, Duration, Effect, Fiber, Layer, Option, PubSu
 import * as Application from "./Application.js"
 import * as Connection from "./Connection.js"
 import { type CloseReason, Engine, type HandshakeOutcome } from "./engine/Engine.js"
-import * as ErrorPayload from "./engine/ErrorPayload.js"
+import * as Handshake from "./engine/Handshake.js"
 import { SessionCache } from "./engine/SessionCache.js"
 import { Session } from "./engine/Session.js"
 import * as Versions from "./engine/Versions.js"
@@ -18,7 +18,6 @@ import * as RemoteError from "./RemoteError.js"
 import * as SessionStore from "./SessionStore.js"
 import * as Framed from "./transport/Framed.js"
 import * as Net from "./transport/Net.js"
-import { ERR_APP_NOT_FOUND, ERR_AUTH_FAILED } from "./wire/ErrorCode.js"
 import type * as Message from "./wire/Message.js"
 
 /**
@@ -203,88 +202,64 @@ export const make = <R = never>(
         let target: Engine | undefined
 
         const onHandshake = (request: Message.HandshakeRequest, done: (outcome: HandshakeOutcome) => void) => {
-          const reject = (error: Message.ErrorPayload) => {
-            publish({ _tag: "HandshakeFailed", remoteAddress, app: request.app, error: RemoteError.fromPayload(error) })
-            done({ _tag: "Rejected", error })
-          }
-          const application = selectApplication(index, request.app, request.version)
-          if (application === undefined) return reject(ErrorPayload.make(ERR_APP_NOT_FOUND))
-          const appInfo = { name: application.name, version: application.version }
-          const connection = Connection.fromParts({
-            engine,
-            side: "server",
-            remoteAddress,
-            application: appInfo,
-            closed,
-            lifecycle,
-            listeners
-          })
-          const entry: Live = {
-            connection,
-            engine,
-            appInfo,
-            lifecycle,
-            requestedVersion: Versions.requested(request.version, application.version)
-          }
-          const accept = (session: Session, restored: boolean) => {
-            // The connection may have gone while the store or the policy answered.
-            if (engine.phase !== "Handshaking") return
-            current = entry
-            live.set(connection.id, entry)
-            sessions.add(session.id, entry)
-            done({
-              _tag: "Accepted",
-              session,
-              restored,
-              application: Application.dispatcher(application, connection, runtime as Runtime.Runtime<unknown>)
-            })
-            publish({ _tag: restored ? "Restored" : "Connected", connection })
-          }
-          const auth = request.auth
-          switch (auth._tag) {
-            case "Anonymous":
-              return accept(new Session(undefined, null), false)
-            case "Session": {
-              // The engine that kept the session takes this link over.
-              const cached = sessions.restore(auth.sessionId, framed, auth.receivedCount)
-              if (cached !== undefined) {
-                done({ _tag: "Transferred" })
-                current = cached
-                target = cached.engine
-                live.set(cached.connection.id, cached)
-                publish({ _tag: "Restored", connection: cached.connection })
-                // On the server side a restore is not an attempt of ours: 0.
-                runSync(PubSub.publish(cached.lifecycle, { _tag: "Restored", attempt: 0 }))
-                return
+          let entry: Live | undefined
+          Handshake.decide<AnyApplication>(request, {
+            select: (name, version) => {
+              const application = selectApplication(index, name, version)
+              if (application === undefined) return undefined
+              const appInfo = { name: application.name, version: application.version }
+              entry = {
+                connection: Connection.fromParts({ engine, side: "server", remoteAddress, application: appInfo, closed, lifecycle, listeners }),
+                engine,
+                appInfo,
+                lifecycle,
+                requestedVersion: Versions.requested(version, application.version)
               }
-              return runCallback(store.get(auth.sessionId), {
-                onExit: (exit) => {
-                  if (exit._tag === "Success" && exit.value !== undefined) accept(exit.value, true)
-                  else reject(ErrorPayload.make(ERR_AUTH_FAILED))
-                }
-              })
-            }
-            default: {
-              const policy = options.authPolicy
-              if (policy === undefined) return reject(ErrorPayload.make(ERR_AUTH_FAILED))
-              const strategy = auth._tag === "Login" ? "login" : auth.strategy
-              const credentials = auth._tag === "Login" ? [auth.login, auth.password] : auth.credentials
-              return runCallback(
-                Effect.suspend(() => policy({ connection, application, strategy, credentials })).pipe(
+              return application
+            },
+            transfer: (sessionId, receivedCount) => {
+              // The engine that kept the session takes this link over.
+              const cached = sessions.restore(sessionId, framed, receivedCount)
+              if (cached === undefined) return false
+              current = cached
+              target = cached.engine
+              live.set(cached.connection.id, cached)
+              publish({ _tag: "Restored", connection: cached.connection })
+              // On the server side a restore is not an attempt of ours: 0.
+              runSync(PubSub.publish(cached.lifecycle, { _tag: "Restored", attempt: 0 }))
+              return true
+            },
+            load: (_, sessionId, loaded) =>
+              runCallback(store.get(sessionId), {
+                onExit: (exit) => loaded(exit._tag === "Success" ? exit.value : undefined)
+              }),
+            authenticate: options.authPolicy === undefined ? undefined : (application, strategy, credentials, answer) => {
+              const policy = options.authPolicy!
+              runCallback(
+                Effect.suspend(() => policy({ connection: entry!.connection, application, strategy, credentials })).pipe(
                   Effect.catchAllDefect((defect) => Effect.fail(defect))
                 ),
                 {
-                  onExit: (exit) => {
-                    if (exit._tag === "Success") {
-                      if (typeof exit.value === "string" && exit.value !== "") return accept(new Session(undefined, exit.value), false)
-                      return reject(ErrorPayload.make(ERR_AUTH_FAILED))
-                    }
-                    reject(ErrorPayload.fromAuthFailure(Option.getOrUndefined(Cause.failureOption(exit.cause))))
-                  }
+                  onExit: (exit) =>
+                    exit._tag === "Success"
+                      ? answer(undefined, exit.value)
+                      : answer(Option.getOrUndefined(Cause.failureOption(exit.cause)) ?? new Error("Interrupted"), undefined)
                 }
               )
-            }
-          }
+            },
+            newSession: (username) => new Session(undefined, username),
+            accept: (application, session) => {
+              current = entry
+              live.set(entry!.connection.id, entry!)
+              sessions.add(session.id, entry!)
+              return Application.dispatcher(application, entry!.connection, runtime as Runtime.Runtime<unknown>)
+            },
+            started: (_, __, restored) => publish({ _tag: restored ? "Restored" : "Connected", connection: entry!.connection }),
+            rejected: (error) =>
+              publish({ _tag: "HandshakeFailed", remoteAddress, app: request.app, error: RemoteError.fromPayload(error) }),
+            // The connection may have gone while the store or the policy answered.
+            pending: () => engine.phase === "Handshaking"
+          }, done)
         }
 
         const engine: Engine = new Engine({
