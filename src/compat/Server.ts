@@ -9,11 +9,10 @@
 import type { EventEmitter } from "node:events"
 import type { Duplex } from "node:stream"
 import type { Engine, HandshakeOutcome } from "../engine/Engine.js"
-import * as ErrorPayload from "../engine/ErrorPayload.js"
+import * as Handshake from "../engine/Handshake.js"
 import { SessionCache } from "../engine/SessionCache.js"
 import * as Versions from "../engine/Versions.js"
 import * as SocketLink from "../transport/SocketLink.js"
-import { ERR_APP_NOT_FOUND, ERR_AUTH_FAILED } from "../wire/ErrorCode.js"
 import type * as Message from "../wire/Message.js"
 import { Application, createAppsIndex, type SessionStorageProvider } from "./Application.js"
 import { Connection } from "./Connection.js"
@@ -205,57 +204,49 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
       request: Message.HandshakeRequest,
       done: (outcome: HandshakeOutcome) => void
     ): void {
-      const auth = request.auth
-      const strategy = auth._tag === "Anonymous" ? "anonymous" : auth._tag === "Login" ? "login" : auth._tag === "Session" ? "session" : auth.strategy
-      const application = Versions.select(this._versions, request.app, request.version)
-      if (application === undefined) return done({ _tag: "Rejected", error: ErrorPayload.make(ERR_APP_NOT_FOUND) })
-      this.emit("handshakeRequest", connection, request.app, strategy)
-      connection.requestedVersion = Versions.requested(request.version, application.version)
-      connection.application = application
-      const storage = application.sessionsStorage ?? this._sessionsStorage
-
-      const accept = (session: Session, restored: boolean) => {
-        session.connection = connection
-        connection.session = session
-        connection.username = session.username
-        connection.hasConnected = true
-        this._track(connection, session, storage)
-        done({ _tag: "Accepted", session, restored, application: application.dispatcher(connection) })
-        this._started(connection, session, restored, application)
-      }
-
-      switch (auth._tag) {
-        case "Anonymous":
-          return accept(new Session(connection, null), false)
-        case "Session": {
+      let storage = this._sessionsStorage
+      Handshake.decide<Application, Session>(request, {
+        select: (name, version) => {
+          const application = Versions.select(this._versions, name, version)
+          if (application === undefined) return undefined
+          this.emit("handshakeRequest", connection, name, Handshake.strategy(request))
+          connection.requestedVersion = Versions.requested(version, application.version)
+          connection.application = application
+          storage = application.sessionsStorage ?? this._sessionsStorage
+          return application
+        },
+        transfer: (sessionId, receivedCount) => {
           // The connection that kept the session takes this link over.
-          const kept = this._sessions.restore(auth.sessionId, link, auth.receivedCount, (entry) => {
-            done({ _tag: "Transferred" })
+          const kept = this._sessions.restore(sessionId, link, receivedCount, (entry) => {
             route.connection = entry.connection
             entry.connection._initTransport(link)
           })
-          if (kept !== undefined) return this._started(kept.connection, kept.session, true, application)
-          const restore = (stored: unknown) =>
-            stored instanceof Session
-              ? accept(stored, true)
-              : done({ _tag: "Rejected", error: ErrorPayload.make(ERR_AUTH_FAILED) })
-          if (storage.isAsync()) storage.get(auth.sessionId, restore)
-          else restore(storage.get(auth.sessionId))
-          return
-        }
-        default: {
-          const authenticate = this._authenticate
-          if (authenticate === undefined) return done({ _tag: "Rejected", error: ErrorPayload.make(ERR_AUTH_FAILED) })
-          const credentials = auth._tag === "Login" ? [auth.login, auth.password] : auth.credentials
-          authenticate(connection, application, strategy, credentials, (error, username) => {
-            if (error !== null && error !== undefined) return done({ _tag: "Rejected", error: ErrorPayload.fromAuthFailure(error) })
-            if (typeof username !== "string" || username === "") {
-              return done({ _tag: "Rejected", error: ErrorPayload.make(ERR_AUTH_FAILED) })
-            }
-            accept(new Session(connection, username), false)
-          })
-        }
-      }
+          if (kept === undefined) return false
+          this._started(kept.connection, kept.session, true, kept.connection.application ?? connection.application!)
+          return true
+        },
+        load: (_, sessionId, loaded) => {
+          const answer = (stored: unknown) => loaded(stored instanceof Session ? stored : undefined)
+          if (storage.isAsync()) storage.get(sessionId, answer)
+          else answer(storage.get(sessionId))
+        },
+        authenticate: this._authenticate === undefined
+          ? undefined
+          : (application, strategy, credentials, answer) =>
+            this._authenticate!(connection, application, strategy, credentials, answer),
+        newSession: (username) => new Session(connection, username),
+        accept: (application, session) => {
+          session.connection = connection
+          connection.session = session
+          connection.username = session.username
+          connection.hasConnected = true
+          this._track(connection, session, storage)
+          return application.dispatcher(connection)
+        },
+        started: (application, session, restored) => this._started(connection, session, restored, application),
+        rejected: () => {},
+        pending: () => connection._engine.phase === "Handshaking"
+      }, done)
     }
 
     // A connection with a session: listed while linked; its session kept

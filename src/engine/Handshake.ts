@@ -17,22 +17,22 @@ import type { Session } from "./Session.js"
  *
  * @since 0.1.0
  */
-export interface Host<App> {
+export interface Host<App, S extends Session = Session> {
   /** The application asked for, made ready for the connection; undefined → 10. */
   readonly select: (name: string, version: string | undefined) => App | undefined
   /** A restore onto the engine that kept the session: true if it took the link over. */
   readonly transfer: (sessionId: string, receivedCount: number) => boolean
   /** The session from storage, now or later; undefined → 11. */
-  readonly load: (application: App, sessionId: string, done: (session: Session | undefined) => void) => void
+  readonly load: (application: App, sessionId: string, done: (session: S | undefined) => void) => void
   /** The auth policy, if there is one (without one, only anonymous and session handshakes pass). */
   readonly authenticate:
     | ((application: App, strategy: string, credentials: unknown, done: (error: unknown, username: unknown) => void) => void)
     | undefined
-  readonly newSession: (username: string | null) => Session
+  readonly newSession: (username: string | null) => S
   /** Registers the accepted connection; gives its dispatcher. */
-  readonly accept: (application: App, session: Session, restored: boolean) => Dispatcher
+  readonly accept: (application: App, session: S, restored: boolean) => Dispatcher
   /** After the answer is sent. */
-  readonly started: (application: App, session: Session, restored: boolean) => void
+  readonly started: (application: App, session: S, restored: boolean) => void
   readonly rejected: (error: Message.ErrorPayload) => void
   /** Whether the connection still waits for the answer (an async step may outlive it). */
   readonly pending: () => boolean
@@ -53,9 +53,9 @@ export const strategy = (request: Message.HandshakeRequest): string => strategyO
  *
  * @since 0.1.0
  */
-export const decide = <App>(
+export const decide = <App, S extends Session = Session>(
   request: Message.HandshakeRequest,
-  host: Host<App>,
+  host: Host<App, S>,
   done: (outcome: HandshakeOutcome) => void
 ): void => {
   const reject = (error: Message.ErrorPayload) => {
@@ -65,7 +65,7 @@ export const decide = <App>(
   }
   const application = host.select(request.app, request.version)
   if (application === undefined) return reject(ErrorPayload.make(ERR_APP_NOT_FOUND))
-  const accept = (session: Session, restored: boolean) => {
+  const accept = (session: S, restored: boolean) => {
     if (!host.pending()) return
     done({ _tag: "Accepted", session, restored, application: host.accept(application, session, restored) })
     host.started(application, session, restored)
