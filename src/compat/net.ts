@@ -24,7 +24,11 @@ export class Server extends withJstp(net.Server) {
   constructor(options: ServerOptions & net.ServerOpts, listener?: (connection: Connection) => void) {
     super(options)
     this.initJstp(options, listener)
-    this.on("connection", (socket: net.Socket) => this.handleSocket(socket))
+    this.on("connection", (socket: net.Socket) => {
+      // Small messages must not wait for Nagle's algorithm.
+      socket.setNoDelay(true)
+      this.handleSocket(socket)
+    })
   }
 }
 
