@@ -1,8 +1,8 @@
 /**
  * The drop-in facade of the documented `@metarhia/jstp` 2.x API, built on
  * the engine: `require("effect-jstp/compat")` where code had
- * `require("@metarhia/jstp")`. The `net` transport (TCP and Unix sockets) is
- * here; `tls`, `ws` and `wss` follow.
+ * `require("@metarhia/jstp")`. The `net` (TCP and Unix sockets) and `tls`
+ * transports are here; `ws` and `wss` follow.
  *
  * @since 0.1.0
  */
@@ -13,6 +13,7 @@ import * as net from "./net.js"
 import { RemoteError } from "./RemoteError.js"
 import { RemoteProxy } from "./RemoteProxy.js"
 import * as Server from "./Server.js"
+import * as tls from "./tls.js"
 import { Session } from "./Session.js"
 import { SimpleConnectPolicy } from "./SimpleConnectPolicy.js"
 import { SimpleSessionStorageProvider } from "./SimpleSessionStorageProvider.js"
@@ -39,7 +40,8 @@ export {
   Server,
   Session,
   SimpleConnectPolicy,
-  SimpleSessionStorageProvider
+  SimpleSessionStorageProvider,
+  tls
 }
 
 /**
@@ -58,6 +60,7 @@ const jstp = {
   Session,
   SimpleConnectPolicy,
   SimpleSessionStorageProvider,
+  tls,
   ...ErrorCode.codes
 }
 

@@ -7,13 +7,12 @@
  * @since 0.1.0
  */
 import * as net from "node:net"
-import type { Duplex } from "node:stream"
-import * as SocketLink from "../transport/SocketLink.js"
-import { Application } from "./Application.js"
-import { type AppSpec, type Callback, type Client, Connection, transports } from "./Connection.js"
-import type { RemoteProxy } from "./RemoteProxy.js"
+import type { Application } from "./Application.js"
+import type { Connection } from "./Connection.js"
 import { type ServerOptions, withJstp } from "./Server.js"
-import { SimpleConnectPolicy } from "./SimpleConnectPolicy.js"
+import { createDefaultReconnector, makeClient } from "./streamTransport.js"
+
+export { createDefaultReconnector }
 
 /**
  * A `net.Server` that serves JSTP.
@@ -42,103 +41,14 @@ export const createServer = (
   listener?: (connection: Connection) => void
 ): Server => new Server(Array.isArray(options) ? { applications: options } : options as ServerOptions, listener)
 
-const DEFAULT_BACKOFF = 1000
-const MAX_BACKOFF = 32000
-
-/**
- * The reconnector of 2.x: after a drop, wait `backoff + random(0..1000)` ms
- * and reconnect; the backoff starts at 1 s, doubles after each failure up to
- * 32 s, and resets after a success. Nothing after `connection.close()`.
- *
- * @since 0.1.0
- */
-export const createDefaultReconnector = (): NonNullable<Client["reconnector"]> => {
-  let backoff = DEFAULT_BACKOFF
-  return (connection, reconnect) => {
-    setTimeout(() => {
-      if (connection.closedIntentionally) return
-      reconnect((error: Error | null) => {
-        backoff = error === null ? DEFAULT_BACKOFF : Math.min(backoff * 2, MAX_BACKOFF)
-      })
-    }, backoff + Math.floor(Math.random() * 1001))
-  }
-}
-
-const connectionCallbackOf = (args: Array<unknown>): Callback => {
-  const callback = args[args.length - 1]
-  if (typeof callback !== "function") throw new TypeError("The last argument must be a callback")
-  args.pop()
-  return callback as Callback
-}
-
-// Opens a socket with net.connect's arguments; errors, including those
-// net.connect throws at once, reach `callback` once, asynchronously.
-const openSocket = (args: Array<unknown>, callback: (error: Error | null, socket?: net.Socket) => void): void => {
-  let socket: net.Socket
-  try {
-    socket = (net.connect as (...args: Array<unknown>) => net.Socket)(...args)
-  } catch (error) {
-    process.nextTick(callback, error instanceof Error ? error : new Error(String(error)))
-    return
-  }
-  const onError = (error: Error) => callback(error)
-  socket.once("error", onError)
-  socket.once("connect", () => {
-    socket.off("error", onError)
-    socket.setNoDelay(true)
-    callback(null, socket)
-  })
-}
-
-const linkOf = (socket: Duplex, target: () => Connection): SocketLink.SocketLink => {
-  const link: SocketLink.SocketLink = SocketLink.make(socket, {
-    onFrame: (text) => target()._receive(text),
-    onClose: (error) => target()._linkClosed(link, error)
-  })
-  return link
-}
-
-const connectPolicyOf = (client: Client) => {
-  const policy = client.connectPolicy
-  if (policy === undefined || policy === null) {
-    const simple = new SimpleConnectPolicy()
-    return simple.connect.bind(simple)
-  }
-  return typeof policy === "object" ? policy.connect.bind(policy) : policy
-}
+const client = makeClient("net", { connect: net.connect as (...args: Array<unknown>) => net.Socket, ready: "connect" })
 
 /**
  * `connect(app, client | null, ...netConnectArgs, callback(error, connection, session))`.
  *
  * @since 0.1.0
  */
-export const connect = (app: AppSpec, client: Client | null, ...args: Array<unknown>): void => {
-  const callback = connectionCallbackOf(args)
-  const theClient: Client = client ?? {}
-  theClient.application ??= new Application("jstp", {})
-  theClient.reconnector ??= createDefaultReconnector()
-  theClient._connectionOptions = args
-  theClient._connectionTransport = "net"
-  let called = false
-  const once: Callback = (error, ...rest) => {
-    if (called) return
-    called = true
-    callback(error, ...rest)
-  }
-  openSocket(args, (error, socket) => {
-    if (error !== null || socket === undefined) return once(error)
-    const connection: Connection = new Connection(linkOf(socket, () => connection), null, theClient)
-    const onError = (failure: Error) => once(failure)
-    connection.once("error", onError)
-    connectPolicyOf(theClient)(app, connection, theClient.session, (failure, ...rest) => {
-      connection.off("error", onError)
-      connection._serverApp = app
-      if (failure !== null) return once(failure, connection)
-      if (theClient.heartbeatInterval !== undefined) connection.startHeartbeat(theClient.heartbeatInterval)
-      once(null, connection, ...rest.slice(1))
-    })
-  })
-}
+export const connect = client.connect
 
 /**
  * `connectAndInspect(app, client | null, interfaces, ...netConnectArgs,
@@ -147,33 +57,7 @@ export const connect = (app: AppSpec, client: Client | null, ...args: Array<unkn
  *
  * @since 0.1.0
  */
-export const connectAndInspect = (
-  app: AppSpec,
-  client: Client | null,
-  interfaces: ReadonlyArray<string>,
-  ...args: Array<unknown>
-): void => {
-  const callback = connectionCallbackOf(args)
-  connect(app, client, ...args, (error: Error | null, connection?: unknown) => {
-    if (error !== null) return callback(error, connection)
-    const theConnection = connection as Connection
-    const proxies: Record<string, RemoteProxy> = Object.create(null)
-    if (interfaces.length === 0) return callback(null, theConnection, proxies)
-    let pending = interfaces.length
-    let failed = false
-    for (const name of interfaces) {
-      theConnection.inspectInterface(name, (failure, proxy) => {
-        if (failed) return
-        if (failure !== null) {
-          failed = true
-          return callback(failure, theConnection)
-        }
-        proxies[name] = proxy!
-        if (--pending === 0) callback(null, theConnection, proxies)
-      })
-    }
-  })
-}
+export const connectAndInspect = client.connectAndInspect
 
 /**
  * `reconnect(connection, ...netConnectArgs, callback(error, connection))`:
@@ -181,18 +65,4 @@ export const connectAndInspect = (
  *
  * @since 0.1.0
  */
-export const reconnect = (connection: Connection, ...args: Array<unknown>): void => {
-  const callback = connectionCallbackOf(args)
-  openSocket(args, (error, socket) => {
-    if (error !== null || socket === undefined) return callback(error)
-    connection._initTransport(linkOf(socket, () => connection))
-    const client = connection.client ?? {}
-    connectPolicyOf(client)(connection._serverApp ?? "", connection, connection.session ?? undefined, (failure) => {
-      if (failure !== null) return callback(failure, connection)
-      if (client.heartbeatInterval !== undefined) connection.startHeartbeat(client.heartbeatInterval)
-      callback(null, connection)
-    })
-  })
-}
-
-transports.set("net", { reconnect })
+export const reconnect = client.reconnect
