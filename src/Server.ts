@@ -325,8 +325,7 @@ export const make = <R = never>(
     const addresses: Array<Net.Address> = []
     for (const address of options.listen) {
       const server = yield* Net.listen(address)
-      const bound = server.address
-      addresses.push(bound._tag === "TcpAddress" ? { _tag: "Tcp", host: bound.hostname, port: bound.port } : { _tag: "Unix", path: bound.path })
+      addresses.push(server.address)
       yield* Effect.forkScoped(server.run(serve))
     }
 

@@ -45,7 +45,8 @@ const TERMINATOR = Framing.TERMINATOR
 const fromSocketError = (error: Socket.SocketError): TransportError =>
   new TransportError({
     reason: error.reason === "Open" ? "Open" : error.reason === "Write" ? "Write" : "Read",
-    message: error.message,
+    // The platform's message is generic; the cause says what happened.
+    message: "cause" in error && error.cause instanceof Error ? error.cause.message : error.message,
     cause: error
   })
 
