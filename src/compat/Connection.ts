@@ -186,7 +186,7 @@ export class Connection extends EventEmitter {
   }
 
   private attach(link: SocketLink.SocketLink): void {
-    this.remoteAddress = (link.socket as { remoteAddress?: string }).remoteAddress
+    this.remoteAddress = link.remoteAddress
   }
 
   /** Internal: frames of the current link go here. */

@@ -106,6 +106,8 @@ export interface JstpServer extends EventEmitter {
   updateConnectionsApi(): void
   /** Serves a connected socket (the transport's `connection` event). */
   handleSocket(socket: Duplex): void
+  /** Serves a connection over a link the transport makes (a WebSocket's). */
+  handleLink(makeLink: (handlers: SocketLink.Handlers) => SocketLink.SocketLink): void
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a mixin's base constructor must take any arguments
@@ -174,10 +176,14 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
     }
 
     handleSocket(socket: Duplex): void {
+      this.handleLink((handlers) => SocketLink.make(socket, handlers))
+    }
+
+    handleLink(makeLink: (handlers: SocketLink.Handlers) => SocketLink.SocketLink): void {
       // Frames go to whichever connection holds the link: a session restore
       // hands it to the connection that kept the session.
       const route: { connection?: Connection } = {}
-      const link = SocketLink.make(socket, {
+      const link: SocketLink.SocketLink = makeLink({
         onFrame: (text) => route.connection?._receive(text),
         onClose: (error) => route.connection?._linkClosed(link, error)
       })

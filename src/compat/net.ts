@@ -10,7 +10,7 @@ import * as net from "node:net"
 import type { Application } from "./Application.js"
 import type { Connection } from "./Connection.js"
 import { type ServerOptions, withJstp } from "./Server.js"
-import { createDefaultReconnector, makeClient } from "./streamTransport.js"
+import { createDefaultReconnector, makeClient, streamOpen } from "./streamTransport.js"
 
 export { createDefaultReconnector }
 
@@ -41,7 +41,7 @@ export const createServer = (
   listener?: (connection: Connection) => void
 ): Server => new Server(Array.isArray(options) ? { applications: options } : options as ServerOptions, listener)
 
-const client = makeClient("net", { connect: net.connect as (...args: Array<unknown>) => net.Socket, ready: "connect" })
+const client = makeClient("net", streamOpen({ connect: net.connect as (...args: Array<unknown>) => net.Socket, ready: "connect" }))
 
 /**
  * `connect(app, client | null, ...netConnectArgs, callback(error, connection, session))`.

@@ -6,7 +6,6 @@
  * @since 0.1.0
  */
 import type * as net from "node:net"
-import type { Duplex } from "node:stream"
 import * as SocketLink from "../transport/SocketLink.js"
 import { Application } from "./Application.js"
 import { type AppSpec, type Callback, type Client, Connection, transports } from "./Connection.js"
@@ -76,8 +75,33 @@ const openSocket = (
   })
 }
 
-const linkOf = (socket: Duplex, target: () => Connection): SocketLink.SocketLink => {
-  const link: SocketLink.SocketLink = SocketLink.make(socket, {
+/**
+ * How a transport opens a link: with its connect arguments, calling back with
+ * a maker of the link (given the handlers of the connection it will feed).
+ *
+ * @since 0.1.0
+ */
+export type Open = (
+  args: Array<unknown>,
+  callback: (error: Error | null, makeLink?: (handlers: SocketLink.Handlers) => SocketLink.SocketLink) => void
+) => void
+
+/**
+ * `Open` for a stream socket transport (net, tls).
+ *
+ * @since 0.1.0
+ */
+export const streamOpen = (opener: Opener): Open => (args, callback) =>
+  openSocket(opener, args, (error, socket) =>
+    error !== null || socket === undefined
+      ? callback(error)
+      : callback(null, (handlers) => SocketLink.make(socket, handlers)))
+
+const linkOf = (
+  makeLink: (handlers: SocketLink.Handlers) => SocketLink.SocketLink,
+  target: () => Connection
+): SocketLink.SocketLink => {
+  const link: SocketLink.SocketLink = makeLink({
     onFrame: (text) => target()._receive(text),
     onClose: (error) => target()._linkClosed(link, error)
   })
@@ -100,7 +124,7 @@ const connectPolicyOf = (client: Client) => {
  *
  * @since 0.1.0
  */
-export const makeClient = (name: string, opener: Opener) => {
+export const makeClient = (name: string, open: Open) => {
   /**
    * `connect(app, client | null, ...netConnectArgs, callback(error, connection, session))`.
    *
@@ -119,9 +143,9 @@ export const makeClient = (name: string, opener: Opener) => {
       called = true
       callback(error, ...rest)
     }
-    openSocket(opener, args, (error, socket) => {
-      if (error !== null || socket === undefined) return once(error)
-      const connection: Connection = new Connection(linkOf(socket, () => connection), null, theClient)
+    open(args, (error, makeLink) => {
+      if (error !== null || makeLink === undefined) return once(error)
+      const connection: Connection = new Connection(linkOf(makeLink, () => connection), null, theClient)
       const onError = (failure: Error) => once(failure)
       connection.once("error", onError)
       connectPolicyOf(theClient)(app, connection, theClient.session, (failure, ...rest) => {
@@ -177,9 +201,9 @@ export const makeClient = (name: string, opener: Opener) => {
    */
   const reconnect = (connection: Connection, ...args: Array<unknown>): void => {
     const callback = connectionCallbackOf(args)
-    openSocket(opener, args, (error, socket) => {
-      if (error !== null || socket === undefined) return callback(error)
-      connection._initTransport(linkOf(socket, () => connection))
+    open(args, (error, makeLink) => {
+      if (error !== null || makeLink === undefined) return callback(error)
+      connection._initTransport(linkOf(makeLink, () => connection))
       const client = connection.client ?? {}
       connectPolicyOf(client)(connection._serverApp ?? "", connection, connection.session ?? undefined, (failure) => {
         if (failure !== null) return callback(failure, connection)

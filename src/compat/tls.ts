@@ -10,7 +10,7 @@ import * as tls from "node:tls"
 import type { Application } from "./Application.js"
 import type { Connection } from "./Connection.js"
 import { type ServerOptions, withJstp } from "./Server.js"
-import { makeClient } from "./streamTransport.js"
+import { makeClient, streamOpen } from "./streamTransport.js"
 
 /**
  * A `tls.Server` that serves JSTP.
@@ -39,10 +39,10 @@ export const createServer = (
   listener?: (connection: Connection) => void
 ): Server => new Server(Array.isArray(options) ? { applications: options } : options as ServerOptions, listener)
 
-const client = makeClient("tls", {
+const client = makeClient("tls", streamOpen({
   connect: tls.connect as (...args: Array<unknown>) => tls.TLSSocket,
   ready: "secureConnect"
-})
+}))
 
 /**
  * `connect(app, client | null, ...tlsConnectArgs, callback(error, connection, session))`.

@@ -25,6 +25,7 @@ export interface Handlers {
 // closures would cost memory on servers with many idle connections.
 class FramedSocket implements Link {
   private readonly decoder: Framing.Decoder
+  readonly remoteAddress: string | undefined
   private outbox: Array<string> = []
   private flushScheduled = false
   private closed = false
@@ -35,6 +36,7 @@ class FramedSocket implements Link {
     private readonly handlers: Handlers,
     maxMessageSize: number | undefined
   ) {
+    this.remoteAddress = (socket as { remoteAddress?: string }).remoteAddress
     this.decoder = Framing.makeDecoder({ maxMessageSize })
     this.onData = this.onData.bind(this)
     this.onError = this.onError.bind(this)
@@ -106,7 +108,9 @@ class FramedSocket implements Link {
  * @since 0.1.0
  */
 export interface SocketLink extends Link {
-  readonly socket: Duplex
+  /** The transport under the link (a socket, a WebSocket). */
+  readonly socket: unknown
+  readonly remoteAddress: string | undefined
   /** Stops reporting frames and the close; the socket stays as it is (`close` still ends it). */
   readonly detach: () => void
   /** Destroys the socket at once, without flushing. */
