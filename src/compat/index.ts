@@ -1,8 +1,8 @@
 /**
  * The drop-in facade of the documented `@metarhia/jstp` 2.x API, built on
  * the engine: `require("effect-jstp/compat")` where code had
- * `require("@metarhia/jstp")`. The `net` (TCP and Unix sockets) and `tls`
- * transports are here; `ws` and `wss` follow.
+ * `require("@metarhia/jstp")`. Transports: `net` (TCP and Unix sockets),
+ * `tls`, `ws` and `wss`.
  *
  * @since 0.1.0
  */
@@ -14,6 +14,7 @@ import { RemoteError } from "./RemoteError.js"
 import { RemoteProxy } from "./RemoteProxy.js"
 import * as Server from "./Server.js"
 import * as tls from "./tls.js"
+import { ws, wss } from "./ws.js"
 import { Session } from "./Session.js"
 import { SimpleConnectPolicy } from "./SimpleConnectPolicy.js"
 import { SimpleSessionStorageProvider } from "./SimpleSessionStorageProvider.js"
@@ -41,7 +42,9 @@ export {
   Session,
   SimpleConnectPolicy,
   SimpleSessionStorageProvider,
-  tls
+  tls,
+  ws,
+  wss
 }
 
 /**
@@ -61,6 +64,8 @@ const jstp = {
   SimpleConnectPolicy,
   SimpleSessionStorageProvider,
   tls,
+  ws,
+  wss,
   ...ErrorCode.codes
 }
 
