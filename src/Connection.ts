@@ -174,15 +174,14 @@ export class ClientConnection extends Context.Tag("effect-jstp/Connection")<Clie
 
 let nextConnectionId = 0
 
-const closedError = (engine: Engine) =>
-  new ConnectionError({ reason: "Closed", message: `Connection closed (${engine.phase === "Closed" ? "closed" : "open"})` })
+const closedError = () => new ConnectionError({ reason: "Closed", message: "Connection closed" })
 
 // Failures of -1 produced here, by a restore: only these are issued again by
 // `callWithResend` (a -1 that the peer itself answered is its answer).
 const lostLocally = new WeakSet<RemoteError.RemoteError>()
 
-const toFailure = (engine: Engine, error: Message.ErrorPayload) => {
-  if (error === ErrorPayload.connectionClosed) return closedError(engine)
+const toFailure = (error: Message.ErrorPayload) => {
+  if (error === ErrorPayload.connectionClosed) return closedError()
   const remote = RemoteError.fromPayload(error)
   if (error === ErrorPayload.callbackLost) lostLocally.add(remote)
   return remote
@@ -258,7 +257,7 @@ export const fromParts = (parts: Parts): Connection => {
       let id: number
       try {
         id = send((error, values) =>
-          resume(error === undefined ? Effect.succeed(onOk(values)) : Effect.fail(toFailure(engine, error)))
+          resume(error === undefined ? Effect.succeed(onOk(values)) : Effect.fail(toFailure(error)))
         )
       } catch (cause) {
         return resume(Effect.fail(invalidArgument(cause)))
@@ -308,7 +307,7 @@ export const fromParts = (parts: Parts): Connection => {
             id = engine.call(iface, method, next.value, (error, values) => {
               if (done) return
               inFlight.delete(id)
-              if (error !== undefined) return finish(Effect.fail(toFailure(engine, error)))
+              if (error !== undefined) return finish(Effect.fail(toFailure(error)))
               results[index] = values
               options?.onResult?.(index, values)
               issue()
@@ -358,7 +357,7 @@ export const fromParts = (parts: Parts): Connection => {
 
   const emit: Connection["emit"] = (iface, event, args = []) =>
     Effect.suspend(() => {
-      if (engine.phase === "Closed") return Effect.fail(closedError(engine))
+      if (engine.phase === "Closed") return Effect.fail(closedError())
       try {
         engine.emit(iface, event, args)
         return Effect.void

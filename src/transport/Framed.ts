@@ -36,8 +36,6 @@ export interface FramedLink extends Link {
    * `onFrame` fails the link instead of escaping into the socket's events.
    */
   readonly run: (onFrame: (text: string) => void) => Effect.Effect<void, TransportError>
-  /** Characters queued and not yet taken by the socket. */
-  readonly queued: () => number
 }
 
 const TERMINATOR = Framing.TERMINATOR
@@ -62,7 +60,6 @@ export const make = (
   Effect.gen(function*() {
     const write = yield* socket.writer
     let outbox: Array<string> = []
-    let queuedChars = 0
     let closing = false
     let wake: (() => void) | undefined
 
@@ -86,7 +83,6 @@ export const make = (
         if (outbox.length > 0) {
           const batch = outbox.join(TERMINATOR) + TERMINATOR
           outbox = []
-          queuedChars = 0
           yield* write(batch)
         } else if (closing) {
           yield* write(new Socket.CloseEvent(1000))
@@ -99,7 +95,6 @@ export const make = (
     const send = (text: string) => {
       if (closing) return
       outbox.push(text)
-      queuedChars += text.length
       if (wake !== undefined) signal()
     }
 
@@ -135,5 +130,5 @@ export const make = (
         )
       })
 
-    return { send, close, run, queued: () => queuedChars }
+    return { send, close, run }
   })
