@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import type { EventEmitter } from "node:events"
 import type { Duplex } from "node:stream"
 import type { Link } from "../engine/Engine.js"
 import * as Framing from "../wire/Framing.js"
@@ -21,30 +22,80 @@ export interface Handlers {
   readonly onClose: (error: Error | undefined) => void
 }
 
-// A class with prototype methods: one lives per connection, so per-instance
-// closures would cost memory on servers with many idle connections.
-class FramedSocket implements Link {
-  private readonly decoder: Framing.Decoder
-  readonly remoteAddress: string | undefined
-  private outbox: Array<string> = []
-  private flushScheduled = false
-  private closed = false
+/**
+ * What the callback links share: reporting frames and the close to their
+ * handlers, remembering the first failure, and letting no exception from a
+ * handler escape into the socket's events. A class with prototype methods:
+ * one lives per connection, so per-instance closures would cost memory on
+ * servers with many idle connections.
+ *
+ * @since 0.1.0
+ */
+export abstract class CallbackLink<S extends EventEmitter> implements Link {
+  protected closed = false
   private failure: Error | undefined = undefined
 
   constructor(
-    readonly socket: Duplex,
-    private readonly handlers: Handlers,
-    maxMessageSize: number | undefined
+    readonly socket: S,
+    protected readonly handlers: Handlers,
+    readonly remoteAddress: string | undefined,
+    private readonly dataEvent: string
   ) {
-    this.remoteAddress = (socket as { remoteAddress?: string }).remoteAddress
-    this.decoder = Framing.makeDecoder({ maxMessageSize })
     this.onData = this.onData.bind(this)
     this.onError = this.onError.bind(this)
     this.onClose = this.onClose.bind(this)
-    this.flush = this.flush.bind(this)
-    socket.on("data", this.onData)
+    socket.on(dataEvent, this.onData)
     socket.on("error", this.onError)
     socket.on("close", this.onClose)
+  }
+
+  abstract send(text: string): void
+  abstract close(): void
+  /** Hands received data to `handlers.onFrame`. */
+  protected abstract receive(data: unknown): void
+  /** Drops the transport at once, without flushing. */
+  protected abstract abort(): void
+
+  detach(): void {
+    this.socket.off(this.dataEvent, this.onData)
+    this.socket.off("error", this.onError)
+    this.socket.off("close", this.onClose)
+  }
+
+  destroy(error?: Error): void {
+    this.failure ??= error
+    this.abort()
+  }
+
+  private onData(data: unknown): void {
+    try {
+      this.receive(data)
+    } catch (error) {
+      this.failure = error instanceof Error ? error : new Error(String(error))
+      this.abort()
+    }
+  }
+
+  private onError(error: Error): void {
+    this.failure ??= error
+  }
+
+  private onClose(): void {
+    this.closed = true
+    this.detach()
+    this.handlers.onClose(this.failure)
+  }
+}
+
+class FramedSocket extends CallbackLink<Duplex> {
+  private readonly decoder: Framing.Decoder
+  private outbox: Array<string> = []
+  private flushScheduled = false
+
+  constructor(socket: Duplex, handlers: Handlers, maxMessageSize: number | undefined) {
+    super(socket, handlers, (socket as { remoteAddress?: string }).remoteAddress, "data")
+    this.decoder = Framing.makeDecoder({ maxMessageSize })
+    this.flush = this.flush.bind(this)
   }
 
   send(text: string): void {
@@ -63,14 +114,11 @@ class FramedSocket implements Link {
     this.socket.end()
   }
 
-  detach(): void {
-    this.socket.off("data", this.onData)
-    this.socket.off("error", this.onError)
-    this.socket.off("close", this.onClose)
+  protected receive(chunk: unknown): void {
+    this.decoder.push(chunk as Buffer, this.handlers.onFrame)
   }
 
-  destroy(error?: Error): void {
-    this.failure ??= error
+  protected abort(): void {
     this.socket.destroy()
   }
 
@@ -80,25 +128,6 @@ class FramedSocket implements Link {
     const batch = this.outbox.join(Framing.TERMINATOR) + Framing.TERMINATOR
     this.outbox = []
     this.socket.write(batch)
-  }
-
-  private onData(chunk: Buffer): void {
-    try {
-      this.decoder.push(chunk, this.handlers.onFrame)
-    } catch (error) {
-      this.failure = error instanceof Error ? error : new Error(String(error))
-      this.socket.destroy()
-    }
-  }
-
-  private onError(error: Error): void {
-    this.failure ??= error
-  }
-
-  private onClose(): void {
-    this.closed = true
-    this.detach()
-    this.handlers.onClose(this.failure)
   }
 }
 

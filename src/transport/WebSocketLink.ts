@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import type { RawData, WebSocket } from "ws"
-import type { Handlers, SocketLink } from "./SocketLink.js"
+import { CallbackLink, type Handlers, type SocketLink } from "./SocketLink.js"
 
 /**
  * The subprotocol JSTP peers agree on.
@@ -14,21 +14,9 @@ import type { Handlers, SocketLink } from "./SocketLink.js"
  */
 export const PROTOCOL = "metarhia-jstp"
 
-class WebSocketLinkImpl implements SocketLink {
-  private closed = false
-  private failure: Error | undefined = undefined
-
-  constructor(
-    readonly socket: WebSocket,
-    private readonly handlers: Handlers,
-    readonly remoteAddress: string | undefined
-  ) {
-    this.onMessage = this.onMessage.bind(this)
-    this.onError = this.onError.bind(this)
-    this.onClose = this.onClose.bind(this)
-    socket.on("message", this.onMessage)
-    socket.on("error", this.onError)
-    socket.on("close", this.onClose)
+class WebSocketLinkImpl extends CallbackLink<WebSocket> {
+  constructor(socket: WebSocket, handlers: Handlers, remoteAddress: string | undefined) {
+    super(socket, handlers, remoteAddress, "message")
   }
 
   send(text: string): void {
@@ -42,35 +30,15 @@ class WebSocketLinkImpl implements SocketLink {
     this.socket.close(1000)
   }
 
-  detach(): void {
-    this.socket.off("message", this.onMessage)
-    this.socket.off("error", this.onError)
-    this.socket.off("close", this.onClose)
+  protected receive(data: unknown): void {
+    const raw = data as RawData
+    this.handlers.onFrame(
+      Array.isArray(raw) ? Buffer.concat(raw).toString("utf8") : Buffer.from(raw as ArrayBuffer).toString("utf8")
+    )
   }
 
-  destroy(error?: Error): void {
-    this.failure ??= error
+  protected abort(): void {
     this.socket.terminate()
-  }
-
-  private onMessage(data: RawData): void {
-    const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data as ArrayBuffer).toString("utf8")
-    try {
-      this.handlers.onFrame(text)
-    } catch (error) {
-      this.failure = error instanceof Error ? error : new Error(String(error))
-      this.socket.terminate()
-    }
-  }
-
-  private onError(error: Error): void {
-    this.failure ??= error
-  }
-
-  private onClose(): void {
-    this.closed = true
-    this.detach()
-    this.handlers.onClose(this.failure)
   }
 }
 
