@@ -27,24 +27,6 @@ export const ERR_INTERNAL_API_ERROR = 16
 export const ERR_INVALID_SIGNATURE = 17
 
 /**
- * Every standard code by its constant's name.
- *
- * @since 0.1.0
- */
-export const codes = Object.freeze({
-  ERR_CALLBACK_LOST,
-  ERR_NO_HANDSHAKE_RESPONSE,
-  ERR_APP_NOT_FOUND,
-  ERR_AUTH_FAILED,
-  ERR_INTERFACE_NOT_FOUND,
-  ERR_INTERFACE_INCOMPATIBLE,
-  ERR_METHOD_NOT_FOUND,
-  ERR_NOT_A_SERVER,
-  ERR_INTERNAL_API_ERROR,
-  ERR_INVALID_SIGNATURE
-})
-
-/**
  * The default message of each standard code.
  *
  * @since 0.1.0
