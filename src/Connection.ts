@@ -25,11 +25,11 @@ import {
   Scope,
   Stream
 } from "effect"
-import semver from "semver"
 import * as Application from "./Application.js"
 import { ConnectionError, HandshakeError } from "./ConnectionError.js"
 import { BufferFullError, type CloseReason, Engine, type Reply } from "./engine/Engine.js"
 import * as ErrorPayload from "./engine/ErrorPayload.js"
+import * as Versions from "./engine/Versions.js"
 import type { Session } from "./engine/Session.js"
 import * as RemoteError from "./RemoteError.js"
 import * as Framed from "./transport/Framed.js"
@@ -482,12 +482,6 @@ export const defaultReconnectSchedule: Schedule.Schedule<unknown, unknown> = Sch
   Schedule.addDelayEffect(() => Effect.map(Random.nextIntBetween(0, 1001), Duration.millis))
 )
 
-const parseTarget = (target: ConnectOptions["application"]): { name: string; version: string | undefined } => {
-  if (typeof target !== "string") return { name: target.name, version: target.version }
-  const [name, version] = Application.splitName(target)
-  return { name, version }
-}
-
 const handshakeFailure = (error: Message.ErrorPayload, cause: { reason?: CloseReason; cause?: unknown }) => {
   if (error.code !== -2) {
     const remote = RemoteError.fromPayload(error)
@@ -513,9 +507,11 @@ export const connect = <R = never>(
   options: ConnectOptions<R>
 ): Effect.Effect<Connection, HandshakeError, Scope.Scope | R> =>
   Effect.gen(function*() {
-    const target = parseTarget(options.application)
-    if (target.version !== undefined && semver.validRange(target.version) === null) {
-      return yield* new HandshakeError({ reason: "InvalidVersion", message: `Invalid semver range: ${target.version}` })
+    const target = Versions.target(options.application)
+    if (target === undefined) {
+      const spec = options.application
+      const range = typeof spec === "string" ? Versions.splitName(spec)[1] : spec.version
+      return yield* new HandshakeError({ reason: "InvalidVersion", message: `Invalid semver range: ${range}` })
     }
     const scope = yield* Effect.scope
     const handshakeTimeout = options.handshakeTimeout ?? Duration.seconds(3)

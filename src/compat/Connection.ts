@@ -6,8 +6,7 @@
  * @since 0.1.0
  */
 import { EventEmitter } from "node:events"
-import semver from "semver"
-import { splitName } from "../engine/Versions.js"
+import * as Versions from "../engine/Versions.js"
 import { type CloseReason, Engine, type Link, type LogEvent, type Options as EngineOptions } from "../engine/Engine.js"
 import * as ErrorPayload from "../engine/ErrorPayload.js"
 import type * as SocketLink from "../transport/SocketLink.js"
@@ -276,10 +275,9 @@ export class Connection extends EventEmitter {
   handshake(app: AppSpec, ...rest: Array<unknown>): void {
     const callback = (typeof rest[rest.length - 1] === "function" ? rest.pop() : () => {}) as Callback
     const [login, password] = rest
-    const [name, version] = typeof app === "string" ? splitName(app) : [app.name, app.version]
-    if (version !== undefined && version !== "" && semver.validRange(version) === null) {
-      return callback(new Error("Invalid semver version range"))
-    }
+    const target = Versions.target(app)
+    if (target === undefined) return callback(new Error("Invalid semver version range"))
+    const { name, version } = target
     this._serverApp = app
     const sessionLogin = login instanceof Session && (password === null || password === undefined)
     const done = (error: Message.ErrorPayload | undefined, ok: string | number | undefined) => {
@@ -299,12 +297,12 @@ export class Connection extends EventEmitter {
     try {
       if (sessionLogin) {
         if (this.engine.phase === "AwaitingHandshake") this.engine.resumeSession(login)
-        this.engine.reattach(this.link!, name, version || undefined, done)
+        this.engine.reattach(this.link!, name, version, done)
       } else {
         const auth: Message.HandshakeAuth = typeof login === "string" && typeof password === "string"
           ? { _tag: "Login", login, password }
           : { _tag: "Anonymous" }
-        this.engine.handshake(name, version || undefined, auth, done)
+        this.engine.handshake(name, version, auth, done)
       }
     } catch (error) {
       callback(error instanceof Error ? error : new Error(String(error)))

@@ -16,6 +16,21 @@ export const splitName = (spec: string): readonly [name: string, version: string
 }
 
 /**
+ * The application a client asks for, from `'name'`, `'name@range'` or
+ * `{ name, version }`; undefined if the range is not a valid semver range
+ * (refused before anything is sent).
+ *
+ * @since 0.1.0
+ */
+export const target = (
+  spec: string | { readonly name: string; readonly version?: string | undefined }
+): { readonly name: string; readonly version: string | undefined } | undefined => {
+  const [name, given] = typeof spec === "string" ? splitName(spec) : [spec.name, spec.version]
+  const version = given === "" ? undefined : given
+  return version !== undefined && semver.validRange(version) === null ? undefined : { name, version }
+}
+
+/**
  * Applications by name, each list sorted from the highest version down.
  *
  * @since 0.1.0
