@@ -32,8 +32,9 @@ import * as ErrorPayload from "./engine/ErrorPayload.js"
 import * as Versions from "./engine/Versions.js"
 import type { Session } from "./engine/Session.js"
 import * as RemoteError from "./RemoteError.js"
-import * as Framed from "./transport/Framed.js"
-import * as Net from "./transport/Net.js"
+import { type Address, describe } from "./transport/Address.js"
+import * as Dial from "./transport/Dial.js"
+import type { FramedLink, TransportError } from "./transport/Link.js"
 import type * as Message from "./wire/Message.js"
 
 /**
@@ -160,7 +161,7 @@ export interface Connection {
  */
 export type Lifecycle =
   | { readonly _tag: "Disconnected"; readonly reason: CloseReason }
-  | { readonly _tag: "Attempt"; readonly attempt: number; readonly address: Net.Address }
+  | { readonly _tag: "Attempt"; readonly attempt: number; readonly address: Address }
   | { readonly _tag: "Restored"; readonly attempt: number }
   | { readonly _tag: "Failed"; readonly attempt: number; readonly error: HandshakeError }
   | { readonly _tag: "Closed"; readonly reason: CloseReason }
@@ -430,8 +431,8 @@ export type Credentials =
  * @since 0.1.0
  */
 export interface ConnectOptions<R = never> {
-  /** Where to dial: `{ _tag: "Tcp", host, port }` or `{ _tag: "Unix", path }`. */
-  readonly address: Net.Address
+  /** Where to dial: TCP, Unix, TLS or WebSocket (see `Net.Address`); a browser dials WebSocket only. */
+  readonly address: Address
   /** The server's application: `'name'`, `'name@range'` or `{ name, version }`. */
   readonly application: string | { readonly name: string; readonly version?: string | undefined }
   readonly credentials?: Credentials | undefined
@@ -469,7 +470,7 @@ export interface ReconnectOptions {
    */
   readonly schedule?: Schedule.Schedule<unknown, unknown> | undefined
   /** Where attempt n (from 1) dials; by default the first address. */
-  readonly target?: ((attempt: number) => Net.Address) | undefined
+  readonly target?: ((attempt: number) => Address) | undefined
 }
 
 /**
@@ -525,17 +526,16 @@ export const connect = <R = never>(
 
     // One link: a dialled socket, framed, read by a fiber, in its own scope.
     interface LiveLink {
-      readonly framed: Framed.FramedLink
-      readonly reader: Fiber.RuntimeFiber<Either.Either<void, Framed.TransportError>>
+      readonly framed: FramedLink
+      readonly reader: Fiber.RuntimeFiber<Either.Either<void, TransportError>>
       readonly scope: Scope.CloseableScope
     }
     // Set once the first link is open: links read into it.
     const current: { engine?: Engine } = {}
-    const openLink = (address: Net.Address) =>
+    const openLink = (address: Address) =>
       Effect.gen(function*() {
         const linkScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-        const socket = yield* Net.dial(address)
-        const framed = yield* Scope.extend(Framed.make(socket, { maxMessageSize: options.maxMessageSize }), linkScope)
+        const framed = yield* Scope.extend(Dial.open(address, { maxMessageSize: options.maxMessageSize }), linkScope)
         const reader = yield* framed.run((text) => current.engine?.receive(text)).pipe(Effect.either, Effect.forkIn(linkScope))
         return { framed, reader, scope: linkScope } satisfies LiveLink
       })
@@ -571,7 +571,7 @@ export const connect = <R = never>(
     const connection = fromParts({
       engine: theEngine,
       side: "client",
-      remoteAddress: Net.describe(options.address),
+      remoteAddress: describe(options.address),
       application: { name: target.name, version: target.version ?? "" },
       closed,
       lifecycle,

@@ -5,7 +5,6 @@
  *
  * @since 0.1.0
  */
-import type { Socket } from "@effect/platform"
 import { Cause, Context, Deferred, Duration, Effect, Fiber, Layer, Option, PubSub, Runtime, Schedule, type Scope, Stream } from "effect"
 import * as Application from "./Application.js"
 import * as Connection from "./Connection.js"
@@ -16,7 +15,7 @@ import { Session } from "./engine/Session.js"
 import * as Versions from "./engine/Versions.js"
 import * as RemoteError from "./RemoteError.js"
 import * as SessionStore from "./SessionStore.js"
-import * as Framed from "./transport/Framed.js"
+import type { TransportError } from "./transport/Link.js"
 import * as Net from "./transport/Net.js"
 import type * as Message from "./wire/Message.js"
 
@@ -59,7 +58,7 @@ export type ServerEvent =
     readonly error: RemoteError.RemoteError
   }
   | { readonly _tag: "HandshakeTimeout"; readonly remoteAddress: string | undefined }
-  | { readonly _tag: "ConnectionError"; readonly remoteAddress: string | undefined; readonly error: Framed.TransportError }
+  | { readonly _tag: "ConnectionError"; readonly remoteAddress: string | undefined; readonly error: TransportError }
 
 /**
  * @since 0.1.0
@@ -146,7 +145,7 @@ interface Live {
  */
 export const make = <R = never>(
   options: Options<R>
-): Effect.Effect<Server, Framed.TransportError | Application.InvalidApplicationError, Scope.Scope | R> =>
+): Effect.Effect<Server, TransportError | Application.InvalidApplicationError, Scope.Scope | R> =>
   Effect.gen(function*() {
     let index = yield* Effect.try({
       try: () => indexApplications(options.applications as ReadonlyArray<AnyApplication>),
@@ -189,10 +188,10 @@ export const make = <R = never>(
       runSync(PubSub.publish(entry.lifecycle, { _tag: "Disconnected", reason }))
     }
 
-    const serve = (socket: Socket.Socket) =>
+    const serve = (accepted: Net.Accepted) =>
       Effect.scoped(Effect.gen(function*() {
-        const remoteAddress = yield* Net.acceptedRemoteAddress
-        const framed = yield* Framed.make(socket, { maxMessageSize: options.maxMessageSize })
+        const remoteAddress = accepted.remoteAddress
+        const framed = yield* accepted.open({ maxMessageSize: options.maxMessageSize })
         const closed = yield* Deferred.make<CloseReason>()
         const lifecycle = yield* PubSub.unbounded<Connection.Lifecycle>()
         const listeners = Connection.makeListeners()
@@ -324,7 +323,7 @@ export const make = <R = never>(
 
     const addresses: Array<Net.Address> = []
     for (const address of options.listen) {
-      const server = yield* Net.listen(address)
+      const server = yield* Net.listen(address, { maxMessageSize: options.maxMessageSize })
       addresses.push(server.address)
       yield* Effect.forkScoped(server.run(serve))
     }
@@ -368,5 +367,5 @@ export const make = <R = never>(
  */
 export const layer = <R = never>(
   options: Options<R>
-): Layer.Layer<ServerTag, Framed.TransportError | Application.InvalidApplicationError, R> =>
+): Layer.Layer<ServerTag, TransportError | Application.InvalidApplicationError, R> =>
   Layer.scoped(ServerTag, make(options))

@@ -14,6 +14,7 @@ import * as https from "node:https"
 import type { Duplex } from "node:stream"
 import { WebSocket, WebSocketServer } from "ws"
 import * as WebSocketLink from "../transport/WebSocketLink.js"
+import { offersProtocol, refuse } from "../transport/WebSocketListener.js"
 import { MAX_MESSAGE_SIZE } from "../wire/Framing.js"
 import type { Application } from "./Application.js"
 import type { Connection } from "./Connection.js"
@@ -30,10 +31,6 @@ export interface WebSocketOptions {
   readonly originCheckStrategy?: (origin: string | undefined) => boolean
 }
 
-const refuse = (socket: Duplex, status: string) => {
-  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
-}
-
 // The WebSocket half of a JSTP server over an http(s).Server.
 const serveWebSocket = (server: http.Server & JstpServer, options: WebSocketOptions) => {
   const originAllowed = options.originCheckStrategy ?? (() => true)
@@ -43,8 +40,7 @@ const serveWebSocket = (server: http.Server & JstpServer, options: WebSocketOpti
     response.end()
   })
   server.on("upgrade", (request: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    const protocols = (request.headers["sec-websocket-protocol"] ?? "").split(",").map((name) => name.trim())
-    if (!protocols.includes(WebSocketLink.PROTOCOL)) return refuse(socket, "400 Bad Request")
+    if (!offersProtocol(request)) return refuse(socket, "400 Bad Request")
     if (!originAllowed(request.headers.origin)) return refuse(socket, "403 Forbidden")
     sockets.handleUpgrade(request, socket, head, (webSocket) => {
       server.handleLink((handlers) => WebSocketLink.make(webSocket, handlers, request.socket.remoteAddress))

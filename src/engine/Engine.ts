@@ -11,6 +11,7 @@ import { ERR_INTERFACE_NOT_FOUND, ERR_INTERNAL_API_ERROR, ERR_INVALID_SIGNATURE,
 import { FramingError, MAX_MESSAGE_SIZE } from "../wire/Framing.js"
 import * as Message from "../wire/Message.js"
 import * as Serde from "../wire/Serde.js"
+import { byteLength } from "../wire/Utf8.js"
 import { SerdeError } from "../wire/SerdeError.js"
 import * as Data from "effect/Data"
 import * as ErrorPayload from "./ErrorPayload.js"
@@ -607,7 +608,7 @@ export class Engine {
     const id = message.id
     const text = Message.serialize(message)
     if (text.length > this.maxMessageSize / 3) {
-      const size = Buffer.byteLength(text)
+      const size = byteLength(text)
       if (size > this.maxMessageSize) {
         throw new FramingError({
           reason: "MessageTooLarge",
@@ -637,7 +638,7 @@ export class Engine {
       // The handler answered with something that cannot be written.
       return this.write({ _tag: "CallbackError", id, error: ErrorPayload.internalError })
     }
-    if (text.length > this.maxMessageSize / 3 && Buffer.byteLength(text) > this.maxMessageSize) {
+    if (text.length > this.maxMessageSize / 3 && byteLength(text) > this.maxMessageSize) {
       // The peer would refuse it and fail the connection.
       return this.write({ _tag: "CallbackError", id, error: ErrorPayload.make(ERR_INTERNAL_API_ERROR, "Result too large") })
     }

@@ -8,35 +8,9 @@
  * @since 0.1.0
  */
 import { Socket } from "@effect/platform"
-import { Data, Effect, type Scope } from "effect"
-import type { Link } from "../engine/Engine.js"
+import { Effect, type Scope } from "effect"
 import * as Framing from "../wire/Framing.js"
-
-/**
- * A link failed: it could not be opened, reading or writing failed, or the
- * peer sent a frame over the size limit.
- *
- * @since 0.1.0
- */
-export class TransportError extends Data.TaggedError("TransportError")<{
-  readonly reason: "Open" | "Read" | "Write" | "MessageTooLarge"
-  readonly message: string
-  readonly cause?: unknown
-}> {}
-
-/**
- * A live framed link.
- *
- * @since 0.1.0
- */
-export interface FramedLink extends Link {
-  /**
-   * Reads frames until the peer ends the link (success) or it fails. Frames
-   * are handed to `onFrame` synchronously, in order; an exception thrown by
-   * `onFrame` fails the link instead of escaping into the socket's events.
-   */
-  readonly run: (onFrame: (text: string) => void) => Effect.Effect<void, TransportError>
-}
+import { type FramedLink, type LinkOptions, TransportError } from "./Link.js"
 
 const TERMINATOR = Framing.TERMINATOR
 
@@ -55,7 +29,7 @@ const fromSocketError = (error: Socket.SocketError): TransportError =>
  */
 export const make = (
   socket: Socket.Socket,
-  options?: { readonly maxMessageSize?: number | undefined }
+  options?: LinkOptions
 ): Effect.Effect<FramedLink, never, Scope.Scope> =>
   Effect.gen(function*() {
     const write = yield* socket.writer

@@ -1,7 +1,8 @@
 /**
- * TCP, TLS and Unix domain socket transports, over `@effect/platform-node`
- * (there is no TLS constructor there: TLS sockets are wrapped with
- * `NodeSocket.fromDuplex`, and a TLS server is made here).
+ * The Node transports: TCP, TLS and Unix domain sockets over
+ * `@effect/platform-node` (there is no TLS constructor there: TLS sockets
+ * are wrapped with `NodeSocket.fromDuplex`, and a TLS server is made here),
+ * and WebSocket over the `ws` package.
  *
  * @since 0.1.0
  */
@@ -10,23 +11,22 @@ import { Socket } from "@effect/platform"
 import { Effect, FiberSet, type Scope } from "effect"
 import type * as Net from "node:net"
 import * as Tls from "node:tls"
-import { TransportError } from "./Framed.js"
+import { WebSocket } from "ws"
+import { type Address, listenError, webSocketUrl } from "./Address.js"
+import * as Framed from "./Framed.js"
+import * as Framing from "../wire/Framing.js"
+import type { FramedLink, LinkOptions, TransportError } from "./Link.js"
+import * as WebSocketChannel from "./WebSocketChannel.js"
+import * as WebSocketListener from "./WebSocketListener.js"
 
-/**
- * Where to listen or dial. `Tls` takes Node's TLS options: `key` and `cert`
- * to listen, `ca` (or `rejectUnauthorized`, `servername`, ...) to dial.
- *
- * @since 0.1.0
- */
-export type Address =
-  | { readonly _tag: "Tcp"; readonly host?: string | undefined; readonly port: number }
-  | { readonly _tag: "Unix"; readonly path: string }
-  | {
-    readonly _tag: "Tls"
-    readonly host?: string | undefined
-    readonly port: number
-    readonly tls?: Tls.ConnectionOptions & Tls.TlsOptions | undefined
-  }
+export {
+  /** @since 0.1.0 */
+  type Address,
+  /** @since 0.1.0 */
+  describe,
+  /** @since 0.1.0 */
+  type WebSocketAddress
+} from "./Address.js"
 
 /**
  * A listening transport: where it listens, and a way to serve its connections.
@@ -37,27 +37,23 @@ export interface Listener {
   /** The bound address (port 0 is replaced by the port the system chose). */
   readonly address: Address
   /** Serves every connection with `handler`, until interrupted. */
-  readonly run: <A, E, R>(handler: (socket: Socket.Socket) => Effect.Effect<A, E, R>) => Effect.Effect<never, unknown, R>
+  readonly run: <A, E, R>(handler: (accepted: Accepted) => Effect.Effect<A, E, R>) => Effect.Effect<never, unknown, R>
 }
 
 /**
- * An address for messages and `remoteAddress`.
+ * A connection a listener accepted.
  *
  * @since 0.1.0
  */
-export const describe = (address: Address): string =>
-  address._tag === "Unix" ? address.path : `${address.host ?? "localhost"}:${address.port}`
+export interface Accepted {
+  readonly remoteAddress: string | undefined
+  /** Its link; closing the scope closes the connection. */
+  readonly open: (options?: LinkOptions) => Effect.Effect<FramedLink, never, Scope.Scope>
+}
 
-const openError = (address: Address, cause: unknown) =>
-  new TransportError({ reason: "Open", message: `Cannot listen on ${describe(address)}: ${String(cause)}`, cause })
-
-/**
- * A socket that dials `address` when it is run. Small messages do not wait
- * for Nagle's algorithm (with delayed ACKs, up to 40 ms per answer).
- *
- * @since 0.1.0
- */
-export const dial = (address: Address): Effect.Effect<Socket.Socket> => {
+// A socket that dials `address` when it is run. Small messages do not wait
+// for Nagle's algorithm (with delayed ACKs, up to 40 ms per answer).
+const dialSocket = (address: Exclude<Address, { _tag: "WebSocket" }>): Effect.Effect<Socket.Socket> => {
   switch (address._tag) {
     case "Tcp":
       return NodeSocket.makeNet({ host: address.host ?? "localhost", port: address.port, noDelay: true }).pipe(Effect.orDie)
@@ -86,12 +82,35 @@ export const dial = (address: Address): Effect.Effect<Socket.Socket> => {
   }
 }
 
+/**
+ * A link to `address`. It is dialled at once; a failure to reach the peer
+ * is the failure of the link's `run`. Closing the scope closes the link.
+ *
+ * @since 0.1.0
+ */
+export const open = (address: Address, options?: LinkOptions): Effect.Effect<FramedLink, never, Scope.Scope> =>
+  address._tag === "WebSocket"
+    ? WebSocketChannel.make(
+      () =>
+        new WebSocket(webSocketUrl(address), WebSocketChannel.PROTOCOL, {
+          ...address.tls,
+          maxPayload: options?.maxMessageSize ?? Framing.MAX_MESSAGE_SIZE
+        }),
+      options
+    )
+    : Effect.flatMap(dialSocket(address), (socket) => Framed.make(socket, options))
+
+const fromSocket = (socket: Socket.Socket, remoteAddress: string | undefined): Accepted => ({
+  remoteAddress,
+  open: (options) => Framed.make(socket, options)
+})
+
 const listenTls = (address: Extract<Address, { _tag: "Tls" }>): Effect.Effect<Listener, TransportError, Scope.Scope> =>
   Effect.gen(function*() {
     const server = yield* Effect.acquireRelease(
       Effect.async<Tls.Server, TransportError>((resume) => {
         const server = Tls.createServer({ ...address.tls })
-        const onError = (cause: Error) => resume(Effect.fail(openError(address, cause)))
+        const onError = (cause: Error) => resume(Effect.fail(listenError(address, cause)))
         server.once("error", onError)
         server.listen(address.port, address.host, () => {
           server.off("error", onError)
@@ -101,7 +120,7 @@ const listenTls = (address: Extract<Address, { _tag: "Tls" }>): Effect.Effect<Li
       (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
     )
     const bound = server.address() as Net.AddressInfo
-    const run = <A, E, R>(handler: (socket: Socket.Socket) => Effect.Effect<A, E, R>) =>
+    const run = <A, E, R>(handler: (accepted: Accepted) => Effect.Effect<A, E, R>) =>
       Effect.scoped(Effect.gen(function*() {
         const fork = yield* FiberSet.makeRuntime<R>()
         const onConnection = (connection: Tls.TLSSocket) => {
@@ -112,8 +131,7 @@ const listenTls = (address: Extract<Address, { _tag: "Tls" }>): Effect.Effect<Li
             NodeSocket.fromDuplex(
               Effect.acquireRelease(Effect.succeed(connection), (socket) => Effect.sync(() => socket.destroy()))
             ).pipe(
-              Effect.flatMap(handler),
-              Effect.provideService(NodeSocket.NetSocket, connection),
+              Effect.flatMap((socket) => handler(fromSocket(socket, connection.remoteAddress))),
               Effect.catchAllCause(() => Effect.void)
             )
           )
@@ -131,28 +149,24 @@ const listenTls = (address: Extract<Address, { _tag: "Tls" }>): Effect.Effect<Li
  *
  * @since 0.1.0
  */
-export const listen = (address: Address): Effect.Effect<Listener, TransportError, Scope.Scope> => {
+export const listen = (address: Address, options?: LinkOptions): Effect.Effect<Listener, TransportError, Scope.Scope> => {
   if (address._tag === "Tls") return listenTls(address)
+  if (address._tag === "WebSocket") return WebSocketListener.listen(address, options)
   return NodeSocketServer.make(
     address._tag === "Tcp" ? { host: address.host, port: address.port, noDelay: true } : { path: address.path }
   ).pipe(
-    Effect.mapError((error) => openError(address, error.cause)),
+    Effect.mapError((error) => listenError(address, error.cause)),
     Effect.map((server): Listener => ({
       address: server.address._tag === "TcpAddress"
         ? { _tag: "Tcp", host: server.address.hostname, port: server.address.port }
         : { _tag: "Unix", path: server.address.path },
-      run: server.run
+      run: (handler) =>
+        server.run((socket) =>
+          Effect.flatMap(
+            Effect.serviceOption(NodeSocket.NetSocket),
+            (net) => handler(fromSocket(socket, net._tag === "Some" ? (net.value as Net.Socket).remoteAddress : undefined))
+          )
+        )
     }))
   )
 }
-
-/**
- * The remote address of a connection accepted by `listen`'s handler (the
- * transport provides its Node socket to the handler).
- *
- * @since 0.1.0
- */
-export const acceptedRemoteAddress: Effect.Effect<string | undefined> = Effect.map(
-  Effect.serviceOption(NodeSocket.NetSocket),
-  (socket) => socket._tag === "Some" ? (socket.value as Net.Socket).remoteAddress : undefined
-)

@@ -7,12 +7,10 @@
 import type { RawData, WebSocket } from "ws"
 import { CallbackLink, type Handlers, type SocketLink } from "./SocketLink.js"
 
-/**
- * The subprotocol JSTP peers agree on.
- *
- * @since 0.1.0
- */
-export const PROTOCOL = "metarhia-jstp"
+export {
+  /** @since 0.1.0 */
+  PROTOCOL
+} from "./WebSocketChannel.js"
 
 class WebSocketLinkImpl extends CallbackLink<WebSocket> {
   constructor(socket: WebSocket, handlers: Handlers, remoteAddress: string | undefined) {
