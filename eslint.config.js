@@ -18,6 +18,15 @@ export default tseslint.config(
   },
   {
     files: ["**/*.mjs", "**/*.cjs", "**/*.js"],
-    languageOptions: { globals: { process: "readonly", console: "readonly", require: "readonly", module: "writable" } }
+    languageOptions: {
+      globals: { process: "readonly", console: "readonly", require: "readonly", module: "writable", URL: "readonly" }
+    }
+  },
+  {
+    // The page of the browser test runs in Chromium.
+    files: ["test/browser/**/*.js"],
+    languageOptions: {
+      globals: { window: "readonly", document: "readonly", location: "readonly", setTimeout: "readonly", URLSearchParams: "readonly" }
+    }
   }
 )

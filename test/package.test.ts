@@ -1,7 +1,7 @@
 // The built package as users load it: `import` and `require()` on Node, for
 // each subpath export. `npm test` builds dist/ first.
 import { describe, expect, it } from "@effect/vitest"
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { root, run } from "./support/run.js"
 
 const node = (args: ReadonlyArray<string>) => run(process.execPath, args)
@@ -34,5 +34,21 @@ describe("the package", () => {
     expect(stderr).toBe("")
     expect(code).toBe(0)
     expect(JSON.parse(stdout)).toEqual([16, `{"ping":[3]}`, 17, 10])
+  })
+
+  it("has a browser build with no Node built-ins", async () => {
+    const bundle = readFileSync(`${root}/dist/browser/effect-jstp.js`, "utf8")
+    // Self-contained: no import statement, no require, no node: specifier left.
+    expect(bundle.match(/(?:^|[;}\n])import\s*(?:[\w*{][^;]*?from\s*)?["'][^"']+["']/g) ?? []).toEqual([])
+    expect(bundle.match(/\brequire\(["'][^"']+["']\)/g) ?? []).toEqual([])
+    expect(bundle.match(/["']node:[a-z_]+["']/g) ?? []).toEqual([])
+    // It is an ES module that Node can load too (Node 20 has no global WebSocket: not dialled here).
+    const program = `
+      import { Connection, Serde, compat, Effect } from "effect-jstp/browser"
+      console.log(JSON.stringify([typeof Connection.connect, Serde.stringify({ a: [1, , 2] }), typeof compat.ws.connect, typeof Effect.runPromise]))`
+    const { code, stderr, stdout } = await node(["--input-type=module", "-e", program])
+    expect(stderr).toBe("")
+    expect(code).toBe(0)
+    expect(JSON.parse(stdout)).toEqual(["function", '{"a":[1,,2]}', "function", "function"])
   })
 })

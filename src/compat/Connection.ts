@@ -131,6 +131,8 @@ const logArgs = (event: LogEvent, args: ReadonlyArray<unknown>): ReadonlyArray<u
 }
 
 const PRODUCTION_GATED = new Set<LogEvent>(["heartbeat", "incomingMessage", "outgoingMessage"])
+// A browser has no process (and no NODE_ENV).
+const isProduction = () => typeof process !== "undefined" && process.env.NODE_ENV === "production"
 
 /**
  * @since 0.1.0
@@ -258,7 +260,7 @@ export class Connection extends EventEmitter {
 
   /** Internal: a logging event of the engine. */
   _log(event: LogEvent, args: ReadonlyArray<unknown>): void {
-    if (PRODUCTION_GATED.has(event) && process.env.NODE_ENV === "production") return
+    if (PRODUCTION_GATED.has(event) && isProduction()) return
     const values = logArgs(event, args)
     const target = this.client?.logger ?? this
     target.emit(event, ...values)

@@ -38,7 +38,10 @@ export class RemoteError extends Error {
   toJstpArray(): Array<unknown> {
     if (!warnedToJstpArray) {
       warnedToJstpArray = true
-      process.emitWarning("toJstpArray() method is deprecated, use toJSTP() instead", "DeprecationWarning")
+      const warning = "toJstpArray() method is deprecated, use toJSTP() instead"
+      // A browser has no process.emitWarning.
+      if (typeof process === "undefined") console.warn(`DeprecationWarning: ${warning}`)
+      else process.emitWarning(warning, "DeprecationWarning")
     }
     return this.toJSTP()
   }
