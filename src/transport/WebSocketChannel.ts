@@ -51,7 +51,9 @@ export interface WebSocketLike {
   binaryType: string
   send(data: string): void
   close(code?: number, reason?: string): void
-  addEventListener(type: "open" | "error", listener: () => void): void
+  addEventListener(type: "open", listener: () => void): void
+  /** `ws` gives the error and its message; a browser gives neither. */
+  addEventListener(type: "error", listener: (event: { readonly message?: string; readonly error?: unknown }) => void): void
   addEventListener(type: "message", listener: (event: { readonly data: unknown }) => void): void
   addEventListener(
     type: "close",
@@ -76,6 +78,11 @@ const POLL_MILLIS = 5
 // Closes that end the link in good order: asked for by either side, or a
 // server going away.
 const isOrderly = (code: number) => code === CloseCode.Normal || code === CloseCode.GoingAway || code === 1005
+
+// The code of the error `ws` reports for a message over `maxPayload`.
+const TOO_LARGE = "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH"
+const errorCode = (error: unknown) =>
+  typeof error === "object" && error !== null && "code" in error ? (error as { code: unknown }).code : undefined
 
 const textDecoder = new TextDecoder("utf-8", { ignoreBOM: true })
 
@@ -174,6 +181,7 @@ export const make = (
         const live = socket!
         let opened = live.readyState === OPEN
         let failure: TransportError | undefined
+        let lastError: { readonly message?: string; readonly error?: unknown } | undefined
         const fail = (error: TransportError, code: number) => {
           if (failure !== undefined) return
           failure = error
@@ -212,19 +220,27 @@ export const make = (
         live.addEventListener("close", (event) => {
           closing = true
           if (failure !== undefined) return resume(Effect.fail(failure))
+          const detail = lastError?.message === undefined || lastError.message === "" ? "" : `: ${lastError.message}`
           if (!opened) {
-            return resume(Effect.fail(new TransportError({ reason: "Open", message: `WebSocket refused (${event.code})` })))
+            return resume(Effect.fail(
+              new TransportError({ reason: "Open", message: `WebSocket refused (${event.code})${detail}`, cause: lastError?.error })
+            ))
           }
           if (isOrderly(event.code)) return resume(Effect.void)
+          // `ws` refuses a message over its limit itself: an error, then 1006.
+          const tooLarge = event.code === CloseCode.MessageTooBig || errorCode(lastError?.error) === TOO_LARGE
           resume(Effect.fail(
             new TransportError({
-              reason: event.code === CloseCode.MessageTooBig ? "MessageTooLarge" : "Read",
-              message: `WebSocket closed with code ${event.code}${event.reason === "" ? "" : `: ${event.reason}`}`
+              reason: tooLarge ? "MessageTooLarge" : "Read",
+              message: `WebSocket closed with code ${event.code}${event.reason === "" ? "" : `: ${event.reason}`}${detail}`,
+              cause: lastError?.error
             })
           ))
         })
         // An error is always followed by a close event, which ends the run.
-        live.addEventListener("error", () => {})
+        live.addEventListener("error", (event) => {
+          lastError = event
+        })
         if (live.readyState === CONNECTING) return
         if (live.readyState > OPEN) {
           resume(Effect.fail(new TransportError({ reason: "Read", message: "WebSocket already closed" })))
