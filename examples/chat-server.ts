@@ -1,5 +1,5 @@
 // The example server of `npm start`: a chat application on TCP, port PORT
-// (default 3000). Clients join with a name, say things, and receive everyone's
+// (default 3000), and on WebSocket, port WS_PORT (default 8080). Clients join with a name, say things, and receive everyone's
 // messages as `chat.message` events. Ctrl-C shuts it down cleanly.
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Stream } from "effect"
@@ -36,18 +36,19 @@ const chat = Application.make({
 })
 
 const port = Number(process.env.PORT ?? 3000)
+const wsPort = Number(process.env.WS_PORT ?? 8080)
 const host = process.env.HOST ?? "127.0.0.1"
 
 const main = Effect.gen(function*() {
   const server = yield* Server.make({
     applications: [chat],
-    listen: [{ _tag: "Tcp", host, port }],
+    listen: [{ _tag: "Tcp", host, port }, { _tag: "WebSocket", host, port: wsPort }],
     heartbeatInterval: "10 seconds"
   })
-  const address = server.addresses[0]!
-  const bound = address._tag === "Tcp" ? address.port : port
-  yield* Console.log(`JSTP chat server (application chat@1.0.0) listening on tcp://${host}:${bound}`)
-  yield* Console.log(`Reach it with the example client: PORT=${bound} npx tsx examples/chat-client.ts`)
+  const [tcp, ws] = server.addresses.map((address) => address._tag === "Unix" ? 0 : address.port)
+  yield* Console.log(`JSTP chat server (application chat@1.0.0) listening on tcp://${host}:${tcp} and ws://${host}:${ws}`)
+  yield* Console.log(`Reach it with the example client: PORT=${tcp} npx tsx examples/chat-client.ts`)
+  yield* Console.log(`or over WebSocket: WS_PORT=${ws} npx tsx examples/chat-client.ts`)
   yield* Console.log("Press Ctrl-C to stop.")
   yield* server.events.pipe(
     Stream.runForEach((event) => {

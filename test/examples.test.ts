@@ -32,27 +32,28 @@ describe("examples", () => {
     ])
   })
 
-  it("npm start serves chat on PORT, the chat client talks to it, Ctrl-C stops it cleanly", async () => {
+  it("npm start serves chat on PORT and WS_PORT, the chat client talks to it over both, Ctrl-C stops it cleanly", async () => {
     const server = spawn(process.execPath, ["--import", "tsx", "examples/chat-server.ts"], {
       cwd: root,
-      env: { ...process.env, PORT: "0" }
+      env: { ...process.env, PORT: "0", WS_PORT: "0" }
     })
     let output = ""
     server.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
     server.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
     const exited = new Promise<number | null>((resolve) => server.on("exit", (code) => resolve(code)))
     try {
-      const port = await new Promise<string>((resolve, reject) => {
+      const [port, wsPort] = await new Promise<[string, string]>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 15_000)
         server.stdout.on("data", () => {
-          const match = /PORT=(\d+)/.exec(output)
-          if (match !== null) {
+          const tcp = /\bPORT=(\d+)/.exec(output)
+          const ws = /WS_PORT=(\d+)/.exec(output)
+          if (tcp !== null && ws !== null) {
             clearTimeout(timer)
-            resolve(match[1]!)
+            resolve([tcp[1]!, ws[1]!])
           }
         })
       })
-      expect(output).toContain(`listening on tcp://127.0.0.1:${port}`)
+      expect(output).toContain(`listening on tcp://127.0.0.1:${port} and ws://127.0.0.1:${wsPort}`)
       const client = await run(process.execPath, ["--import", "tsx", "examples/chat-client.ts"], 20_000, { PORT: port })
       expect(client.stderr).toBe("")
       expect(client.code).toBe(0)
@@ -60,6 +61,11 @@ describe("examples", () => {
       expect(client.stdout).toContain("joined; in the room: ada")
       expect(client.stdout).toContain("<server> ada joined")
       expect(client.stdout).toContain("<ada> Hello, JSTP!")
+      const wsClient = await run(process.execPath, ["--import", "tsx", "examples/chat-client.ts"], 20_000, { WS_PORT: wsPort, NAME: "grace" })
+      expect(wsClient.stderr).toBe("")
+      expect(wsClient.code).toBe(0)
+      expect(wsClient.stdout).toContain(`connected to ws://127.0.0.1:${wsPort}/; chat offers join, say, users`)
+      expect(wsClient.stdout).toContain("<grace> Hello, JSTP!")
     } finally {
       server.kill("SIGINT")
     }
