@@ -56,9 +56,14 @@ export abstract class CallbackLink<S extends EventEmitter> implements Link {
   /** Drops the transport at once, without flushing. */
   protected abstract abort(): void
 
+  /**
+   * Stops reporting to the handlers. The error listener stays for the
+   * socket's life: a detached socket that is still open (taken over by a
+   * restored session, then ended) may yet be reset by its peer, and an
+   * 'error' event with no listener would crash the process.
+   */
   detach(): void {
     this.socket.off(this.dataEvent, this.onData)
-    this.socket.off("error", this.onError)
     this.socket.off("close", this.onClose)
   }
 
