@@ -30,7 +30,7 @@ const chat = Application.make({
           yield* tellEveryone(name, String(text))
           return true
         }),
-      users: async () => [...members.values()]
+      users: async (_connection: Connection.Connection) => [...members.values()]
     }
   }
 })

@@ -27,7 +27,7 @@ import {
 } from "effect"
 import * as Application from "./Application.js"
 import { ConnectionError, HandshakeError } from "./ConnectionError.js"
-import { BufferFullError, type CloseReason, Engine, type Reply } from "./engine/Engine.js"
+import { BufferFullError, type CloseReason, Engine, type Options as EngineOptions, type Reply } from "./engine/Engine.js"
 import * as ErrorPayload from "./engine/ErrorPayload.js"
 import * as Versions from "./engine/Versions.js"
 import type { Session } from "./engine/Session.js"
@@ -456,7 +456,19 @@ export interface ConnectOptions<R = never> {
   /** The most requests kept unacknowledged or while disconnected (default 10,000). */
   readonly maxBuffered?: number | undefined
   readonly maxMessageSize?: number | undefined
+  /**
+   * Sees every message read or written, pings, pongs and heartbeats among
+   * them, as it passes: for tracing (jstp-cli's `-v`). Called synchronously
+   * on the hot path; without it, no tracing work is done.
+   */
+  readonly onMessage?: ((direction: "incoming" | "outgoing", message: Message.Message) => void) | undefined
 }
+
+const traceOf = (onMessage: NonNullable<ConnectOptions["onMessage"]>): Pick<EngineOptions, "log" | "wantsLog"> => ({
+  log: (event, [message]) =>
+    onMessage(event === "outgoingMessage" ? "outgoing" : "incoming", message as Message.Message),
+  wantsLog: (event) => event === "incomingMessage" || event === "outgoingMessage" || event === "heartbeat"
+})
 
 /**
  * How to reconnect.
@@ -560,6 +572,7 @@ export const connect = <R = never>(
       link: link.framed,
       maxMessageSize: options.maxMessageSize,
       maxBuffered: options.maxBuffered,
+      ...(options.onMessage === undefined ? {} : traceOf(options.onMessage)),
       onEvent: (iface, event, args) => deliver(listeners, iface, event, args),
       onClose: (reason, cause) => {
         closeInfo.reason = reason
