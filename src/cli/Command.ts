@@ -109,7 +109,8 @@ const words = (text: string, count: number): [Array<string>, string] => {
 const argumentsOf = (text: string): Either.Either<ReadonlyArray<unknown>, CommandError> => {
   if (text.trim() === "") return Either.right([])
   try {
-    return Either.right(Serde.parse(`[${text}]`) as ReadonlyArray<unknown>)
+    // The newline ends a `//` comment the arguments may end with.
+    return Either.right(Serde.parse(`[${text}\n]`) as ReadonlyArray<unknown>)
   } catch (error) {
     return fail(
       "BadArguments",
@@ -150,6 +151,7 @@ export const parseTarget = (text: string): Either.Either<Target, CommandError> =
   const host = bracketed !== null ? bracketed[1]! : colon === -1 ? authority : authority.slice(0, colon)
   const portText = bracketed !== null ? bracketed[2] : colon === -1 ? undefined : authority.slice(colon + 1)
   if (host === "") return fail("BadTarget", `The host is missing: ${text}`)
+  if (/[[\]]/.test(host)) return fail("BadTarget", `The host is not valid: ${text} (an IPv6 host is written [::1]:<port>)`)
   if (portText === undefined || portText === "") {
     return fail("BadTarget", `The port is missing: ${text} (write ${scheme}://${host}:<port>)`)
   }

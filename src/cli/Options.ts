@@ -68,6 +68,9 @@ effect-jstp ${version}`
 
 const fail = (message: string) => Either.left(new UsageError({ message: `${message} (jstp-cli --help shows the options)` }))
 
+// The long options that take no value (`--verbose=3` is a mistake).
+const FLAGS = new Set(["--verbose", "--no-reconnect", "--help", "--version"])
+
 // An indent is a small count of spaces or a string of whitespace (`'\t'`).
 const indentOf = (text: string): string | undefined => {
   if (/^\d+$/.test(text)) {
@@ -99,6 +102,9 @@ export const parse = (argv: ReadonlyArray<string>): Either.Either<Options, Usage
     const [name, inline] = arg.startsWith("--") && arg.includes("=")
       ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
       : [arg, undefined]
+    if (inline !== undefined && FLAGS.has(name)) {
+      return fail(`${name} takes no value`)
+    }
     switch (name) {
       case "-v":
       case "--verbose":
