@@ -1,6 +1,8 @@
 // The example server of `npm start`: a chat application on TCP, port PORT
-// (default 3000), and on WebSocket, port WS_PORT (default 8080). Clients join with a name, say things, and receive everyone's
-// messages as `chat.message` events. Ctrl-C shuts it down cleanly.
+// (default 3000), and on WebSocket, port WS_PORT (default 8080). Clients join
+// with a name, say things, and receive everyone's messages as `chat.message`
+// events. It prints how to reach it, jstp-cli included. Ctrl-C shuts it down
+// cleanly.
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Stream } from "effect"
 import { Application, Connection, RemoteError, Server } from "effect-jstp"
@@ -49,6 +51,7 @@ const main = Effect.gen(function*() {
   yield* Console.log(`JSTP chat server (application chat@1.0.0) listening on tcp://${host}:${tcp} and ws://${host}:${ws}`)
   yield* Console.log(`Reach it with the example client: PORT=${tcp} npx tsx examples/chat-client.ts`)
   yield* Console.log(`or over WebSocket: WS_PORT=${ws} npx tsx examples/chat-client.ts`)
+  yield* Console.log(`or interactively with jstp-cli: npm run cli -- jstp://${host}:${tcp} chat chat`)
   yield* Console.log("Press Ctrl-C to stop.")
   yield* server.events.pipe(
     Stream.runForEach((event) => {
