@@ -18,8 +18,13 @@
 // every result is checked against the payload; any error or mismatch fails
 // the benchmark after the table is printed.
 //
+// Each scenario also has a ceiling row: a bare Node echo (bench/rpc/floor.ts:
+// node:net, NUL framing, JSON.parse and JSON.stringify, no protocol engine),
+// the most any implementation that parses and writes its messages can do on
+// this machine. Its ratio to the reference bounds every target.
+//
 // For profiling: BENCH_RPC_SCENARIOS=pipelined,sequential,large,large-base64
-// and BENCH_RPC_IMPLS=ours,callAll,reference pick what runs (callAll: the
+// and BENCH_RPC_IMPLS=ours,callAll,reference,floor pick what runs (callAll: the
 // "ours (callAll)" row, in (1) only); BENCH_RPC_CPU_PROF=<dir>
 // starts the server processes with `--cpu-prof --cpu-prof-dir=<dir>` (profile
 // the client with `node --cpu-prof --import tsx bench/index.ts rpc`).
@@ -31,6 +36,7 @@ import { Cause, Effect, Exit } from "effect"
 import { Connection } from "effect-jstp"
 import { type BenchModule, consume, formatRate, formatRatio, markdownTable, type RunOptions } from "./harness.js"
 import { type Impl, isServerMessage, type ParentMessage, type ServerMessage } from "./rpc/ipc.js"
+import * as Floor from "./rpc/floor.js"
 import { loadReference, type RefConnection, type Jstp } from "./rpc/reference.js"
 
 // --- Scenarios ----------------------------------------------------------------
@@ -39,15 +45,21 @@ type ScenarioKey = "pipelined" | "sequential" | "large" | "large-base64"
 
 /**
  * A row of the table: ours with connection.call (`inFlight` looping fibers
- * per connection), ours with one connection.callAll per connection, or the
- * reference.
+ * per connection), ours with one connection.callAll per connection, the
+ * reference, or the ceiling (a bare Node echo).
  */
-type Variant = "ours" | "callAll" | "reference"
+type Variant = "ours" | "callAll" | "reference" | "floor"
 
-const variantName: Record<Variant, string> = { ours: "ours", callAll: "ours (callAll)", reference: "reference" }
+const variantName: Record<Variant, string> = {
+  ours: "ours",
+  callAll: "ours (callAll)",
+  reference: "reference",
+  floor: "ceiling: bare Node echo"
+}
 
 /** The server a variant calls. */
-const implOf = (variant: Variant): Impl => (variant === "reference" ? "reference" : "ours")
+const implOf = (variant: Variant): Impl =>
+  variant === "reference" ? "reference" : variant === "floor" ? "floor" : "ours"
 
 interface Scenario {
   readonly key: ScenarioKey
@@ -99,7 +111,7 @@ const scenarios: ReadonlyArray<Scenario> = [
   {
     key: "pipelined",
     label: "(1) pipelined: 10 conns × 100 in flight, 100 B",
-    variants: ["ours", "callAll", "reference"],
+    variants: ["ours", "callAll", "reference", "floor"],
     connections: 10,
     inFlight: 100,
     payload: smallPayload,
@@ -109,7 +121,7 @@ const scenarios: ReadonlyArray<Scenario> = [
   {
     key: "sequential",
     label: "(2) sequential: 1 conn, 1 in flight, 100 B",
-    variants: ["ours", "reference"],
+    variants: ["ours", "reference", "floor"],
     connections: 1,
     inFlight: 1,
     payload: smallPayload,
@@ -119,7 +131,7 @@ const scenarios: ReadonlyArray<Scenario> = [
   {
     key: "large",
     label: "(3) 64 KiB echo, text: 1 conn, 1 in flight",
-    variants: ["ours", "reference"],
+    variants: ["ours", "reference", "floor"],
     connections: 1,
     inFlight: 1,
     payload: largePayload,
@@ -129,7 +141,7 @@ const scenarios: ReadonlyArray<Scenario> = [
   {
     key: "large-base64",
     label: "(3) 64 KiB echo, base64: 1 conn, 1 in flight",
-    variants: ["ours", "reference"],
+    variants: ["ours", "reference", "floor"],
     connections: 1,
     inFlight: 1,
     payload: largeBase64Payload,
@@ -328,6 +340,41 @@ const referenceBatch = (
     })
   })
 
+// The ceiling: as the reference's batch, over floor.ts's bare connections.
+const floorBatch = (
+  connections: ReadonlyArray<Floor.FloorConnection>,
+  inFlight: number,
+  perConnection: number,
+  payload: string
+): Promise<Batch> =>
+  new Promise((resolve, reject) => {
+    const latencies = new Float64Array(connections.length * perConnection)
+    const tally = newTally()
+    let connectionsLeft = connections.length
+    const stop = watchdog(tally, () => reject(stallError("floor", tally, latencies.length)))
+    const started = process.hrtime.bigint()
+    connections.forEach((connection, c) => {
+      const base = c * perConnection
+      let next = 0
+      let done = 0
+      const issue = (): void => {
+        const slot = base + next++
+        const start = process.hrtime.bigint()
+        connection.call(payload, (results) => {
+          latencies[slot] = Number(process.hrtime.bigint() - start)
+          checkResults(tally, results, payload)
+          done++
+          if (next < perConnection) issue()
+          else if (done === perConnection && --connectionsLeft === 0) {
+            stop()
+            resolve({ latencies, elapsedNs: Number(process.hrtime.bigint() - started), ...tally })
+          }
+        })
+      }
+      for (let i = 0; i < Math.min(inFlight, perConnection); i++) issue()
+    })
+  })
+
 // --- Server processes ---------------------------------------------------------
 
 interface CpuUsage {
@@ -504,6 +551,23 @@ const runReference = async (scenario: Scenario, server: ServerProcess, jstp: Jst
   }
 }
 
+const runFloor = async (scenario: Scenario, server: ServerProcess): Promise<Result> => {
+  const connections: Array<Floor.FloorConnection> = []
+  try {
+    for (let i = 0; i < scenario.connections; i++) connections.push(await Floor.connect(server.port))
+    const warmup = await floorBatch(connections, scenario.inFlight, split(scenario, scenario.warmupCalls), scenario.payload)
+    const perConnection = split(scenario, measuredCalls(scenario, warmup))
+    const serverBefore = await server.usage()
+    const clientBefore = process.cpuUsage()
+    const batch = await floorBatch(connections, scenario.inFlight, perConnection, scenario.payload)
+    const clientCpuUs = cpuDelta(clientBefore, process.cpuUsage())
+    const serverCpuUs = cpuDelta(serverBefore, await server.usage())
+    return { variant: "floor", scenario, batch: withWarmupFailures(batch, warmup), clientCpuUs, serverCpuUs }
+  } finally {
+    for (const connection of connections) connection.close()
+  }
+}
+
 // --- Output -------------------------------------------------------------------
 
 interface Summary {
@@ -549,13 +613,13 @@ const run = async (options: RunOptions): Promise<void> => {
   const started = process.hrtime.bigint()
   const loadBefore = loadavg()[0] ?? 0
   const { jstp, mdsfFallback } = loadReference()
-  const variants = selected<Variant>("BENCH_RPC_IMPLS", ["ours", "callAll", "reference"])
+  const variants = selected<Variant>("BENCH_RPC_IMPLS", ["ours", "callAll", "reference", "floor"])
   const keys = selected<ScenarioKey>("BENCH_RPC_SCENARIOS", scenarios.map((s) => s.key))
   const chosen = scenarios.filter((s) => keys.includes(s.key))
   const runs = chosen.flatMap((scenario) =>
     scenario.variants.filter((v) => variants.includes(v)).map((variant) => ({ scenario, variant }))
   )
-  const impls = (["ours", "reference"] as const).filter((impl) => runs.some((r) => implOf(r.variant) === impl))
+  const impls = (["ours", "reference", "floor"] as const).filter((impl) => runs.some((r) => implOf(r.variant) === impl))
 
   options.progress(`rpc: starting server processes (${impls.join(", ")})`)
   const servers = new Map<Impl, ServerProcess>()
@@ -566,7 +630,11 @@ const run = async (options: RunOptions): Promise<void> => {
       const server = servers.get(implOf(variant))!
       options.progress(`rpc: ${scenario.label}: ${variantName[variant]}`)
       results.push(
-        variant === "reference" ? await runReference(scenario, server, jstp) : await runOurs(variant, scenario, server)
+        variant === "reference"
+          ? await runReference(scenario, server, jstp)
+          : variant === "floor"
+          ? await runFloor(scenario, server)
+          : await runOurs(variant, scenario, server)
       )
     }
   } finally {
@@ -581,8 +649,8 @@ const run = async (options: RunOptions): Promise<void> => {
     const result = results.find((r) => r.scenario.key === key && r.variant === variant)
     return result === undefined ? undefined : summaries.get(result)
   }
-  // Ours (with connection.call or with connection.callAll) / the reference, calls/s.
-  const ratioOf = (key: ScenarioKey, variant: "ours" | "callAll"): number => {
+  // Ours (with connection.call or with connection.callAll), or the ceiling, / the reference, calls/s.
+  const ratioOf = (key: ScenarioKey, variant: Exclude<Variant, "reference">): number => {
     const ours = find(key, variant)
     const reference = find(key, "reference")
     return ours === undefined || reference === undefined ? Number.NaN : ours.rate / reference.rate
@@ -636,7 +704,9 @@ const run = async (options: RunOptions): Promise<void> => {
       "Ours (callAll), in (1) only: the same, but each connection driven by ONE `connection.callAll(\"echo\", \"echo\", args, { concurrency: 100, onResult })` " +
       "(100 calls in flight under one fiber; args is a generator that stamps call i's start when it yields i's args, which callAll pulls as it issues the call; onResult(i) stamps its end and checks its result). " +
       "Reference: @metarhia/jstp 2.3.0 jstp.net.createServer + jstp.net.connect (no-op reconnector), `callMethod` with callbacks, each callback starting the next call. " +
-      "Both servers run the same callback-style handler `(connection, x, callback) => callback(null, x)` (ours wrapped in Application.callback).",
+      "Both servers run the same callback-style handler `(connection, x, callback) => callback(null, x)` (ours wrapped in Application.callback). " +
+      "Ceiling: a bare Node echo (bench/rpc/floor.ts), client and server with node:net, NUL framing, JSON.parse and JSON.stringify and nothing else (no handshake, validation, session buffer or protocol engine), driven like the reference; " +
+      "no implementation that parses and serializes its messages can beat it here, so its ratio bounds what a target can ask of this machine.",
     `Latency is per call, from the call's start to its result (process.hrtime.bigint), over the measured batch; calls/s = measured calls / batch wall time. Each scenario runs a warm-up batch first on the same connections (not measured; (3)'s warm-up also sets its call count for ~2 s, between 300 and 1000). CPU µs/call = process.cpuUsage (user + system) of the client and of the server process over the measured batch, per call.`,
     `Payloads: a 100-byte ASCII string; (3) text: a 64 KiB string (65,536 UTF-16 code units, ${Buffer.byteLength(largePayload).toLocaleString("en-US")} UTF-8 bytes, prose with quotes and a few non-ASCII words); ` +
       `(3) base64: randomBytes(49152).toString("base64"), ${largeBase64Payload.length.toLocaleString("en-US")} ASCII characters (how a 64 KiB Buffer travels in JSTP). Every result was checked to be exactly [payload].`,
@@ -656,6 +726,14 @@ const run = async (options: RunOptions): Promise<void> => {
     return found.length === 0 ? undefined : `${label} (target ≥ ${target}×): ${found.join(", ")}`
   }
   const sequentialRatio = ratioOf("sequential", "ours")
+  // What the bare Node echo reaches: no target above it can be met on this machine.
+  const ceilingPart = (): string | undefined => {
+    const found = scenarios.flatMap((scenario) => {
+      const r = ratioOf(scenario.key, "floor")
+      return Number.isNaN(r) ? [] : [`${scenario.label} ${formatRatio(r)}`]
+    })
+    return found.length === 0 ? undefined : `ceiling (a bare Node echo / the reference): ${found.join(", ")}`
+  }
   const verdict = [
     verdictPart("pipelined", 2, [
       ["ours with connection.call (100 looping fibers per connection)", "pipelined", "ours"],
@@ -665,7 +743,8 @@ const run = async (options: RunOptions): Promise<void> => {
       ["text payload: ours", "large", "ours"],
       ["base64 payload: ours", "large-base64", "ours"]
     ]),
-    Number.isNaN(sequentialRatio) ? undefined : `sequential (no target) ours ${formatRatio(sequentialRatio)}`
+    Number.isNaN(sequentialRatio) ? undefined : `sequential (no target) ours ${formatRatio(sequentialRatio)}`,
+    ceilingPart()
   ].filter((part) => part !== undefined)
   if (verdict.length > 0) out.push("", `Verdict: ${verdict.join("; ")}.`)
 

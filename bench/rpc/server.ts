@@ -1,12 +1,14 @@
 // Server process of the RPC benchmark (forked by bench/rpc.ts with
 // `--import tsx`): serves the application `bench` with the method
 // `echo.echo(value) -> value` on 127.0.0.1 (a port the system chooses), with
-// our Server or the reference's, by argv[2] = "ours" | "reference". The
+// our Server, the reference's or the bare Node echo of floor.ts, by argv[2] =
+// "ours" | "reference" | "floor". The
 // handler is the same callback-style function for both (ours marks it with
 // Application.callback). It answers Usage requests with its CPU time and
 // exits after Close (or when the parent goes).
 import { Effect } from "effect"
 import { Application, type Connection, Server } from "effect-jstp"
+import * as Floor from "./floor.js"
 import { isImpl, isParentMessage, type ServerMessage } from "./ipc.js"
 import { loadReference, type RefCallback } from "./reference.js"
 
@@ -70,10 +72,19 @@ const serveReference = async (): Promise<void> => {
   await new Promise<void>((resolve) => server.close(() => resolve()))
 }
 
+const serveFloor = async (): Promise<void> => {
+  const server = await Floor.serve()
+  const address = server.address()
+  if (address === null || typeof address === "string") throw new Error("the floor server has no TCP address")
+  send({ _tag: "Ready", port: address.port, mdsfFallback: null })
+  await closeRequested
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+}
+
 const impl = process.argv[2]
 try {
-  if (!isImpl(impl)) throw new Error(`usage: server.ts ours|reference (got ${String(impl)})`)
-  await (impl === "ours" ? serveOurs() : serveReference())
+  if (!isImpl(impl)) throw new Error(`usage: server.ts ours|reference|floor (got ${String(impl)})`)
+  await (impl === "ours" ? serveOurs() : impl === "reference" ? serveReference() : serveFloor())
 } catch (error) {
   const message = error instanceof Error ? error.stack ?? error.message : String(error)
   if (process.connected) send({ _tag: "Failed", message })
