@@ -592,7 +592,11 @@ export const connect = <R = never>(
     })
     const runtime = yield* Effect.runtime<R>()
     theEngine.application = Application.dispatcher(options.client ?? Application.empty, connection, runtime)
-    yield* Effect.addFinalizer(() => Effect.sync(() => theEngine.close("Closed")))
+    // Scope.addFinalizer, not Effect.addFinalizer: the latter carries this
+    // fiber's FiberRefs into whichever fiber closes the scope, so a program
+    // that opens connections in one fiber and closes them in another would
+    // keep every closed connection reachable.
+    yield* Scope.addFinalizer(scope, Effect.sync(() => theEngine.close("Closed")))
 
     const auth: Message.HandshakeAuth = options.credentials ?? { _tag: "Anonymous" }
     yield* awaitHandshake(link, (done) => theEngine.handshake(target.name, target.version, auth, done)).pipe(

@@ -235,26 +235,31 @@ describe("Command.parseTarget", () => {
   it("reads jstp as TCP, jstps (and no scheme) as TLS", () => {
     expect(right(Command.parseTarget("jstp://localhost:3000"))).toEqual({
       url: "jstp://localhost:3000",
-      address: { _tag: "Tcp", host: "localhost", port: 3000 }
+      address: { _tag: "Tcp", host: "localhost", port: 3000 },
+      defaultScheme: false
     })
     expect(right(Command.parseTarget("jstps://example.com:443"))).toEqual({
       url: "jstps://example.com:443",
-      address: { _tag: "Tls", host: "example.com", port: 443 }
+      address: { _tag: "Tls", host: "example.com", port: 443 },
+      defaultScheme: false
     })
     expect(right(Command.parseTarget("example.com:4000"))).toEqual({
       url: "jstps://example.com:4000",
-      address: { _tag: "Tls", host: "example.com", port: 4000 }
+      address: { _tag: "Tls", host: "example.com", port: 4000 },
+      defaultScheme: true
     })
   })
 
   it("reads ws and wss as WebSocket, with an optional path", () => {
     expect(right(Command.parseTarget("ws://127.0.0.1:8080"))).toEqual({
       url: "ws://127.0.0.1:8080",
-      address: { _tag: "WebSocket", host: "127.0.0.1", port: 8080, path: undefined, secure: false }
+      address: { _tag: "WebSocket", host: "127.0.0.1", port: 8080, path: undefined, secure: false },
+      defaultScheme: false
     })
     expect(right(Command.parseTarget("wss://h.example:443/api/v1"))).toEqual({
       url: "wss://h.example:443/api/v1",
-      address: { _tag: "WebSocket", host: "h.example", port: 443, path: "/api/v1", secure: true }
+      address: { _tag: "WebSocket", host: "h.example", port: 443, path: "/api/v1", secure: true },
+      defaultScheme: false
     })
     const address = right(Command.parseTarget("ws://h:1/")).address
     expect(address).toMatchObject({ _tag: "WebSocket", path: "/", secure: false })
@@ -263,7 +268,8 @@ describe("Command.parseTarget", () => {
   it("reads ipc://path as a Unix socket", () => {
     expect(right(Command.parseTarget("ipc:///tmp/jstp.sock"))).toEqual({
       url: "ipc:///tmp/jstp.sock",
-      address: { _tag: "Unix", path: "/tmp/jstp.sock" }
+      address: { _tag: "Unix", path: "/tmp/jstp.sock" },
+      defaultScheme: false
     })
     expect(right(Command.parseTarget("ipc://relative/s.sock")).address).toEqual({ _tag: "Unix", path: "relative/s.sock" })
   })
@@ -271,11 +277,13 @@ describe("Command.parseTarget", () => {
   it("reads bracketed IPv6 hosts and shows them bracketed", () => {
     expect(right(Command.parseTarget("[::1]:3000"))).toEqual({
       url: "jstps://[::1]:3000",
-      address: { _tag: "Tls", host: "::1", port: 3000 }
+      address: { _tag: "Tls", host: "::1", port: 3000 },
+      defaultScheme: true
     })
     expect(right(Command.parseTarget("jstp://[fe80::1]:80"))).toEqual({
       url: "jstp://[fe80::1]:80",
-      address: { _tag: "Tcp", host: "fe80::1", port: 80 }
+      address: { _tag: "Tcp", host: "fe80::1", port: 80 },
+      defaultScheme: false
     })
     expect(right(Command.parseTarget("ws://[::1]:8080/x")).address).toEqual({
       _tag: "WebSocket",
@@ -287,7 +295,11 @@ describe("Command.parseTarget", () => {
   })
 
   it("takes the scheme case-insensitively", () => {
-    expect(right(Command.parseTarget("JSTP://h:1"))).toEqual({ url: "jstp://h:1", address: { _tag: "Tcp", host: "h", port: 1 } })
+    expect(right(Command.parseTarget("JSTP://h:1"))).toEqual({
+      url: "jstp://h:1",
+      address: { _tag: "Tcp", host: "h", port: 1 },
+      defaultScheme: false
+    })
     expect(right(Command.parseTarget("WSS://h:2")).address).toMatchObject({ _tag: "WebSocket", secure: true })
   })
 
@@ -438,13 +450,13 @@ describe("Command.parse", () => {
   it("reads connect with its target, application and interfaces", () => {
     expect(right(Command.parse("connect jstp://localhost:3000 app@1.0.0 calc chat"))).toEqual({
       _tag: "Connect",
-      target: { url: "jstp://localhost:3000", address: { _tag: "Tcp", host: "localhost", port: 3000 } },
+      target: { url: "jstp://localhost:3000", address: { _tag: "Tcp", host: "localhost", port: 3000 }, defaultScheme: false },
       application: "app@1.0.0",
       interfaces: ["calc", "chat"]
     })
     expect(right(Command.parse("co  h:1   app"))).toEqual({
       _tag: "Connect",
-      target: { url: "jstps://h:1", address: { _tag: "Tls", host: "h", port: 1 } },
+      target: { url: "jstps://h:1", address: { _tag: "Tls", host: "h", port: 1 }, defaultScheme: true },
       application: "app",
       interfaces: []
     })
@@ -476,10 +488,16 @@ describe("Command.parse", () => {
     error("call x y ]", "BadArguments")
   })
 
+  it("counts the position of a problem in the arguments as typed", () => {
+    // "1 2": the 2 that should have been a comma is at offset 2.
+    error("call x y 1 2", "BadArguments", "at position 2")
+    error("call x y :", "BadArguments", "at position 0")
+  })
+
   it("refuses unknown and ambiguous commands, listing the commands", () => {
     error("frobnicate", "UnknownCommand", "Unknown command 'frobnicate'", "call, connect, disconnect, event, exit, help")
-    error("e", "UnknownCommand", "'e'")
-    error("c x y", "UnknownCommand", "'c'")
+    error("e", "UnknownCommand", "Ambiguous command 'e': event, exit")
+    error("c x y", "UnknownCommand", "Ambiguous command 'c': call, connect")
     error("CALL x y", "UnknownCommand", "'CALL'")
   })
 })

@@ -33,7 +33,9 @@ const calc = Application.make({
       poke: (connection: Conn) => Effect.as(connection.emit("calc", "poked", ["hi", { n: 1 }]), "poked")
     },
     admin: {
-      version: (_c: Conn) => Effect.succeed("1.2.0")
+      version: (_c: Conn) => Effect.succeed("1.2.0"),
+      // Terminal control sequences in what a server says.
+      evil: (_c: Conn) => RemoteError.make(400, "bad \x1b[2J\x1b[H cleared")
     }
   },
   events: {
@@ -151,7 +153,7 @@ describe("jstp-cli: commands, piped", () => {
     expect(stdout.split("\n")).toEqual([
       `Connected to ${tcp}, application calc`,
       "  calc: add, echo, divide, fail, hang, poke",
-      "  admin: version",
+      "  admin: version, evil",
       "Method calc.add returned: 5",
       "Method calc.divide returned: 3, 1",
       // The hole crossed the wire as an undefined element.
@@ -174,7 +176,9 @@ describe("jstp-cli: commands, piped", () => {
       `connect ftp://${HOST}:21 calc`,
       `connect jstp://${HOST}:99999 calc`,
       `connect jstp://${HOST} calc`,
+      `connect ${tcp.slice("jstp://".length)} calc`,
       `connect ${tcp} calc calc nosuch`,
+      "call admin evil",
       "call calc fail",
       "call calc nosuch",
       "call calc add 1,, {",
@@ -203,7 +207,9 @@ describe("jstp-cli: commands, piped", () => {
       "Unknown scheme 'ftp': use jstp, jstps, ws, wss, ipc",
       "The port must be a number from 1 to 65535: 99999",
       `The port is missing: jstp://${HOST} (write jstp://${HOST}:<port>)`,
+      expect.stringMatching(new RegExp(`^Cannot connect to jstps://${tcp.slice("jstp://".length)}: .* \\(with no scheme, jstp-cli speaks TLS: write jstp:// for plain TCP\\)$`)),
       "No interface 'nosuch' here: RemoteError ERR_INTERFACE_NOT_FOUND (12): Interface not found",
+      "admin.evil failed: RemoteError 400: bad \\u001b[2J\\u001b[H cleared",
       "calc.fail failed: RemoteError 400: Nope ['why']",
       "calc.nosuch failed: RemoteError ERR_METHOD_NOT_FOUND (14): Method not found",
       expect.stringMatching(/^The arguments are not a valid literal \(.+\): 1,, \{\. Write them as in JavaScript: 1, 'text', \{ key: \[true, null\] \}$/),
@@ -326,7 +332,8 @@ describe("jstp-cli: drops and restarts", () => {
         await server.close()
         await cli.expect(/Connection lost \((closed by the server|transport failure)\); reconnecting/)
         server = await serve(listen)
-        await cli.expect("The session could not be restored (has the server restarted?); connecting anew", 15_000)
+        await cli.expect("The server does not know this session any more (has it restarted?)", 15_000)
+        await cli.expect(`Connecting anew to ${scheme}://${HOST}:${port} (a new session)`)
         await cli.expect(`Connected anew to ${scheme}://${HOST}:${port} (a new session)`)
         cli.line("call calc add 3, 4")
         await cli.expect("Method calc.add returned: 7")
@@ -337,6 +344,40 @@ describe("jstp-cli: drops and restarts", () => {
       }
     })
   }
+
+  it("a server that breaks the protocol after the handshake: reported once, not reconnected to in a loop", async () => {
+    let accepted = 0
+    const rogue = Net.createServer((socket) => {
+      accepted++
+      socket.on("error", () => {})
+      socket.once("data", () => socket.write("{handshake:[0],ok:'a-session'}\0}}garbage\0"))
+    })
+    await new Promise<void>((resolve) => rogue.listen(0, HOST, resolve))
+    const port = (rogue.address() as Net.AddressInfo).port
+    try {
+      const cli = new Cli([`jstp://${HOST}:${port}`, "calc"])
+      await cli.expect("The connection closed: the server sent something that is not JSTP")
+      // Time for a reconnection loop to show itself, had there been one.
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      expect(accepted).toBe(1)
+      expect(cli.rest()).not.toContain("anew")
+      cli.line("call calc add 1, 2")
+      await cli.expect("Not connected")
+      expect(await cli.end()).toBe(1)
+    } finally {
+      rogue.close()
+    }
+  })
+
+  it("output into a pipe that closes (jstp-cli | head -1) ends it quietly", async () => {
+    const cli = new Cli([tcp, "calc"])
+    await cli.expect("Connected to")
+    cli.child.stdout.destroy()
+    for (let i = 0; i < 50; i++) cli.line(`call calc add ${i}, 1`)
+    const code = await cli.exited
+    expect(cli.stderr).toBe("")
+    expect(code).toBe(0)
+  })
 
   it("-R: no reconnection; the drop is reported and later calls say there is no connection", async () => {
     const port = await freePort()
@@ -404,7 +445,7 @@ describe("jstp-cli: on a terminal", () => {
     }
   })
 
-  it("Ctrl-C cancels a call that hangs and the session goes on; at the prompt it leaves", async () => {
+  it("Ctrl-C cancels a call that hangs and the session goes on; on a typed line it drops the line; at an empty prompt it leaves", async () => {
     const cli = new Cli([tcp, "calc"], { tty: true })
     try {
       await cli.expect(`${tcp} calc> `)
@@ -415,6 +456,15 @@ describe("jstp-cli: on a terminal", () => {
       await cli.expect("Cancelled")
       cli.line("call calc add 1, 1")
       await cli.expect("Method calc.add returned: 2")
+      await cli.expect(`${tcp} calc> `)
+      // On a line being typed, Ctrl-C drops the line and stays.
+      cli.type("call calc add 5,")
+      await cli.expect("call calc add 5,")
+      cli.type("\x03")
+      await cli.expect("^C")
+      await cli.expect(`${tcp} calc> `)
+      cli.line("call calc add 2, 2")
+      await cli.expect("Method calc.add returned: 4")
       await cli.expect(`${tcp} calc> `)
       cli.type("\x03")
       expect(await cli.exited).toBe(0)

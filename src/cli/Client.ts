@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Duration, Effect, ExecutionStrategy, Exit, Layer, Scope, Stream } from "effect"
+import { Context, Data, Deferred, Duration, Effect, ExecutionStrategy, Exit, Fiber, Layer, Queue, Scope, Stream } from "effect"
 import * as Connection from "../Connection.js"
 import type { ConnectionError, HandshakeError } from "../ConnectionError.js"
 import type * as RemoteError from "../RemoteError.js"
@@ -30,11 +30,15 @@ export interface Settings {
 }
 
 /**
- * A command that failed; its message says why.
+ * A command that failed; its message says why. `retryable`: a connect that
+ * may succeed later (the server unreachable, not a refusal).
  *
  * @since 0.1.0
  */
-export class CommandFailed extends Data.TaggedError("CommandFailed")<{ readonly message: string }> {}
+export class CommandFailed extends Data.TaggedError("CommandFailed")<{
+  readonly message: string
+  readonly retryable?: boolean
+}> {}
 
 /**
  * @since 0.1.0
@@ -53,20 +57,34 @@ export class ClientService extends Context.Tag("effect-jstp/cli/Client")<ClientS
 
 type Connect = Extract<Command, { readonly _tag: "Connect" }>
 
-// One connection of a session: closed with its scope.
+// One connection of a session, with what happens to its link from its
+// handshake on; closed with its scope.
 interface Opened {
   readonly connection: Connection.Connection
   readonly api: Api
   readonly scope: Scope.CloseableScope
+  readonly lifecycle: Queue.Dequeue<Connection.Lifecycle>
 }
 
 // The session of a `connect` command, until `disconnect` or another `connect`.
+// One fiber opens its connections, follows them and closes them: closing a
+// scope from another fiber would carry that fiber's FiberRefs along.
 interface Live {
   readonly command: Connect
-  readonly scope: Scope.CloseableScope
-  current: Opened
+  fiber: Fiber.RuntimeFiber<void> | undefined
+  current: Opened | undefined
+  /** The link dropped; the session is being restored. */
   reconnecting: boolean
+  /** The server lost the session; a new connection is being made. */
+  renewing: boolean
 }
+
+// Text from the server, shown with its control characters escaped: it must
+// not move the cursor or clear the screen.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
+const printable = (text: string): string =>
+  text.replace(CONTROL, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`)
 
 const codeName = (code: number): string | undefined =>
   Object.entries(ErrorCode).find(([name, value]) => name.startsWith("ERR_") && value === code)?.[0]
@@ -74,7 +92,7 @@ const codeName = (code: number): string | undefined =>
 const remoteText = (error: RemoteError.RemoteError, show: (value: unknown) => string) => {
   const name = codeName(error.code)
   const info = error.info.length === 0 ? "" : ` ${show(error.info)}`
-  return `RemoteError ${name === undefined ? error.code : `${name} (${error.code})`}: ${error.message}${info}`
+  return `RemoteError ${name === undefined ? error.code : `${name} (${error.code})`}: ${printable(error.message)}${info}`
 }
 
 const handshakeText = (target: Target, error: HandshakeError) => {
@@ -82,11 +100,13 @@ const handshakeText = (target: Target, error: HandshakeError) => {
     case "Rejected":
       return `Handshake with ${target.url} failed: ${
         error.code === undefined ? "" : `${codeName(error.code) ?? "error"} (${error.code}): `
-      }${error.message}`
+      }${printable(error.message)}`
     case "Timeout":
       return `Handshake with ${target.url} failed: ${error.message}`
     case "Transport":
-      return `Cannot connect to ${target.url}: ${error.message}`
+      return `Cannot connect to ${target.url}: ${error.message}${
+        target.defaultScheme ? " (with no scheme, jstp-cli speaks TLS: write jstp:// for plain TCP)" : ""
+      }`
     case "Closed":
       return `${target.url} closed the connection before the handshake completed`
     case "InvalidVersion":
@@ -130,7 +150,7 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
         terminal.print(`${direction === "incoming" ? "Incoming" : "Outgoing"} message: ${show(Message.encode(message))}`, "trace")
       }
       if (direction === "incoming" && message._tag === "Event") {
-        terminal.print(`Event ${message.iface}.${message.event}: ${list(message.args)}`, "info")
+        terminal.print(`Event ${printable(message.iface)}.${printable(message.event)}: ${list(message.args)}`, "info")
       }
     }
 
@@ -148,7 +168,16 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
               heartbeatInterval: Duration.millis(settings.heartbeatInterval),
               heartbeatTimeout: Duration.millis(settings.heartbeatInterval * 2)
             })
-          }).pipe(Effect.mapError((error) => new CommandFailed({ message: handshakeText(command.target, error) })))
+          }).pipe(Effect.mapError((error) =>
+            new CommandFailed({
+              message: handshakeText(command.target, error),
+              retryable: error.reason === "Transport" || error.reason === "Timeout" || error.reason === "Closed"
+            })
+          ))
+          // Followed from here on: a drop while inspecting is not missed.
+          const lifecycle = yield* Queue.unbounded<Connection.Lifecycle>()
+          yield* connection.lifecycle.pipe(Stream.runForEach((event) => Queue.offer(lifecycle, event)), Effect.forkScoped)
+          yield* Effect.yieldNow()
           const api = new Map<string, ReadonlyArray<string>>()
           for (const iface of command.interfaces) {
             const proxy = yield* Effect.either(connection.inspect(iface))
@@ -156,12 +185,14 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
             else if (proxy.left._tag === "ConnectionError") return yield* new CommandFailed({ message: proxy.left.message })
             else terminal.print(`No interface '${iface}' here: ${remoteText(proxy.left, show)}`, "error")
           }
-          return { connection, api, scope } satisfies Opened
+          return { connection, api, scope, lifecycle } satisfies Opened
         }).pipe(Scope.extend(scope), Effect.onError(() => Scope.close(scope, Exit.void)))
       })
 
     const describeApi = (api: Api) =>
-      [...api].map(([iface, methods]) => `  ${iface}: ${methods.length === 0 ? "(no methods)" : methods.join(", ")}`)
+      [...api].map(([iface, methods]) =>
+        `  ${iface}: ${methods.length === 0 ? "(no methods)" : methods.map(printable).join(", ")}`
+      )
 
     const report = (session: Live, event: Connection.Lifecycle) => {
       switch (event._tag) {
@@ -179,41 +210,75 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
           updatePrompt()
           return terminal.print("Reconnected: the session is restored", "info")
         case "Failed":
-          return terminal.print(`Reconnection failed: ${event.error.message}`, "error")
+          return terminal.print(
+            event.error.reason === "Rejected"
+              ? "The server does not know this session any more (has it restarted?)"
+              : `Reconnection failed: ${event.error.message}`,
+            "error"
+          )
         case "Closed":
           return
       }
     }
 
-    // Follows the session's connection; when it closes for good, either
-    // ends the session or, if it was to reconnect, connects anew.
-    const supervise = (session: Live): Effect.Effect<void> =>
+    const closedText = (reason: string) => {
+      switch (reason) {
+        case "PeerClosed":
+          return "The server closed the connection"
+        case "ProtocolViolation":
+          return "The connection closed: the server sent something that is not JSTP"
+        case "Transport":
+          return "The connection was lost"
+        default:
+          return `The connection closed (${reason})`
+      }
+    }
+
+    // Follows the session's connection until it closes for good; then, if
+    // the server refused to restore the session (it restarted), connects
+    // anew, else ends the session.
+    const supervise = (session: Live, scope: Scope.Scope): Effect.Effect<void> =>
       Effect.gen(function*() {
         for (;;) {
-          const reason = yield* session.current.connection.lifecycle.pipe(
-            Stream.tap((event) => Effect.sync(() => report(session, event))),
-            Stream.runLast,
-            Effect.map((last) => last._tag === "Some" && last.value._tag === "Closed" ? last.value.reason : "Closed")
-          )
-          yield* Scope.close(session.current.scope, Exit.void)
-          if (!settings.reconnect) {
-            live = undefined
+          const current = session.current!
+          let refused = false
+          let reason: string = "Closed"
+          for (;;) {
+            const event = yield* Queue.take(current.lifecycle)
+            report(session, event)
+            if (event._tag === "Failed" && event.error.reason === "Rejected") refused = true
+            if (event._tag === "Closed") {
+              reason = event.reason
+              break
+            }
+          }
+          yield* Scope.close(current.scope, Exit.void)
+          if (!settings.reconnect || !refused) {
+            if (live === session) live = undefined
             updatePrompt()
-            terminal.print(
-              reason === "PeerClosed" ? "The server closed the connection" : `The connection closed (${reason})`,
-              "error"
-            )
+            terminal.print(closedText(reason), "error")
             return
           }
           session.reconnecting = true
+          session.renewing = true
           updatePrompt()
-          terminal.print("The session could not be restored (has the server restarted?); connecting anew", "error")
-          session.current = yield* open(session.command, session.scope).pipe(
-            Effect.tapError((error) => Effect.sync(() => terminal.print(`${error.message}; trying again`, "error"))),
-            Effect.retry(Connection.defaultReconnectSchedule),
-            Effect.orDie
+          terminal.print(`Connecting anew to ${session.command.target.url} (a new session)`, "info")
+          const next = yield* open(session.command, scope).pipe(
+            Effect.tapError((error) =>
+              Effect.sync(() => terminal.print(`${error.message}${error.retryable === true ? "; trying again" : ""}`, "error"))
+            ),
+            Effect.retry({ schedule: Connection.defaultReconnectSchedule, while: (error) => error.retryable === true }),
+            Effect.either
           )
+          if (next._tag === "Left") {
+            if (live === session) live = undefined
+            updatePrompt()
+            terminal.print(`Gave up on ${session.command.target.url}: connect again when it is back`, "error")
+            return
+          }
+          session.current = next.right
           session.reconnecting = false
+          session.renewing = false
           updatePrompt()
           terminal.print(`Connected anew to ${session.command.target.url} (a new session)`, "info")
         }
@@ -224,7 +289,7 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
       if (session === undefined) return Effect.void
       live = undefined
       updatePrompt()
-      return Scope.close(session.scope, Exit.void)
+      return session.fiber === undefined ? Effect.void : Fiber.interrupt(session.fiber)
     })
 
     const connect = (command: Connect) =>
@@ -234,24 +299,43 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
           yield* disconnect
           terminal.print(`Disconnected from ${url}`, "info")
         }
-        const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
-        const current = yield* open(command, scope).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
-        const session: Live = { command, scope, current, reconnecting: false }
+        const session: Live = { command, fiber: undefined, current: undefined, reconnecting: false, renewing: false }
+        const opened = yield* Deferred.make<Opened, CommandFailed>()
+        // The session's own fiber: it opens, follows and closes its connections.
+        const run = Effect.scoped(Effect.gen(function*() {
+          const scope = yield* Effect.scope
+          const first = yield* Effect.exit(open(command, scope))
+          yield* Deferred.done(opened, first)
+          if (first._tag === "Failure") return
+          session.current = first.value
+          yield* supervise(session, scope)
+        }))
+        session.fiber = yield* Effect.forkIn(run, outer)
+        const first = yield* Deferred.await(opened).pipe(Effect.onInterrupt(() => Fiber.interrupt(session.fiber!)))
         live = session
         updatePrompt()
-        const names = [...current.api.keys()]
         terminal.print(
           [
             `Connected to ${command.target.url}, application ${command.application}`,
-            ...(names.length === 0 ? [] : describeApi(current.api))
+            ...(first.api.size === 0 ? [] : describeApi(first.api))
           ].join("\n"),
           "info"
         )
-        yield* Effect.forkIn(supervise(session), scope)
       })
 
     const connected = Effect.suspend(() =>
       live === undefined ? Effect.fail(new CommandFailed({ message: NOT_CONNECTED })) : Effect.succeed(live)
+    )
+
+    // The session's connection, unless a new one is being made.
+    const usable = Effect.flatMap(connected, (session) =>
+      session.renewing || session.current === undefined
+        ? Effect.fail(
+          new CommandFailed({
+            message: `Not connected: connecting anew to ${session.command.target.url}; try again once connected`
+          })
+        )
+        : Effect.succeed({ session, connection: session.current.connection })
     )
 
     const failure = (what: string) => (error: RemoteError.RemoteError | ConnectionError) =>
@@ -268,19 +352,27 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
             Effect.andThen(disconnect, () => terminal.print(`Disconnected from ${session.command.target.url}`, "info")))
         case "Call":
           return Effect.gen(function*() {
-            const session = yield* connected
+            const { connection, session } = yield* usable
+            const what = `${command.iface}.${command.method}`
             if (session.reconnecting) {
               terminal.print("The connection is down: the call is sent once it is restored (Ctrl-C cancels it)", "info")
             }
-            const results = yield* session.current.connection.call(command.iface, command.method, command.args).pipe(
-              Effect.mapError(failure(`${command.iface}.${command.method}`))
+            const results = yield* connection.call(command.iface, command.method, command.args).pipe(
+              Effect.mapError((error) =>
+                // The restore was refused: the call went with the old session.
+                error._tag === "ConnectionError" && error.reason === "Closed" && session.renewing
+                  ? new CommandFailed({
+                    message: `${what} failed: the server lost the session before answering; the call may or may not have run`
+                  })
+                  : failure(what)(error)
+              )
             )
-            terminal.print(`Method ${command.iface}.${command.method} returned: ${list(results)}`)
+            terminal.print(`Method ${what} returned: ${list(results)}`)
           })
         case "Event":
           return Effect.gen(function*() {
-            const session = yield* connected
-            yield* session.current.connection.emit(command.iface, command.event, command.args).pipe(
+            const { connection } = yield* usable
+            yield* connection.emit(command.iface, command.event, command.args).pipe(
               Effect.mapError(failure(`Event ${command.iface}.${command.event}`))
             )
             terminal.print(`Event ${command.iface}.${command.event} sent`)
@@ -293,7 +385,7 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
     updatePrompt()
     return {
       run,
-      api: () => live?.current.api ?? new Map()
+      api: () => live?.current?.api ?? new Map()
     }
   })
 

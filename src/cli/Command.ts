@@ -17,6 +17,8 @@ export interface Target {
   /** The target with its scheme, as prompts and messages show it. */
   readonly url: string
   readonly address: Address
+  /** No scheme was written: jstps was taken. */
+  readonly defaultScheme: boolean
 }
 
 /**
@@ -112,11 +114,12 @@ const argumentsOf = (text: string): Either.Either<ReadonlyArray<unknown>, Comman
     // The newline ends a `//` comment the arguments may end with.
     return Either.right(Serde.parse(`[${text}\n]`) as ReadonlyArray<unknown>)
   } catch (error) {
+    // Positions count from the start of what was typed, not of the "[" added.
+    const problem = (error instanceof Error ? error.message : String(error))
+      .replace(/at position (\d+)/, (_, position: string) => `at position ${Math.max(0, Number(position) - 1)}`)
     return fail(
       "BadArguments",
-      `The arguments are not a valid literal (${
-        error instanceof Error ? error.message : String(error)
-      }): ${text}. Write them as in JavaScript: 1, 'text', { key: [true, null] }`
+      `The arguments are not a valid literal (${problem}): ${text}. Write them as in JavaScript: 1, 'text', { key: [true, null] }`
     )
   }
 }
@@ -137,7 +140,7 @@ export const parseTarget = (text: string): Either.Either<Target, CommandError> =
   }
   if (scheme === "ipc") {
     if (rest === "") return fail("BadTarget", "The socket path is missing: ipc://<path>")
-    return Either.right({ url: `ipc://${rest}`, address: { _tag: "Unix", path: rest } })
+    return Either.right({ url: `ipc://${rest}`, address: { _tag: "Unix", path: rest }, defaultScheme: false })
   }
   const slash = rest.indexOf("/")
   const authority = slash === -1 ? rest : rest.slice(0, slash)
@@ -161,13 +164,14 @@ export const parseTarget = (text: string): Either.Either<Target, CommandError> =
   }
   const shownHost = host.includes(":") ? `[${host}]` : host
   const url = `${scheme}://${shownHost}:${port}${path ?? ""}`
+  const defaultScheme = separator === -1
   switch (scheme) {
     case "jstp":
-      return Either.right({ url, address: { _tag: "Tcp", host, port } })
+      return Either.right({ url, address: { _tag: "Tcp", host, port }, defaultScheme })
     case "jstps":
-      return Either.right({ url, address: { _tag: "Tls", host, port } })
+      return Either.right({ url, address: { _tag: "Tls", host, port }, defaultScheme })
     default:
-      return Either.right({ url, address: { _tag: "WebSocket", host, port, path, secure: scheme === "wss" } })
+      return Either.right({ url, address: { _tag: "WebSocket", host, port, path, secure: scheme === "wss" }, defaultScheme })
   }
 }
 
@@ -202,7 +206,11 @@ export const parse = (line: string): Either.Either<Command, CommandError> | unde
     case "help":
       if (rest !== "") return fail("BadArguments", `${name} takes no arguments. Usage: ${USAGE[name]}`)
       return Either.right({ _tag: name === "disconnect" ? "Disconnect" : name === "exit" ? "Exit" : "Help" })
-    default:
-      return fail("UnknownCommand", `Unknown command '${word}'. Commands: ${NAMES.join(", ")} (help shows how to write them)`)
+    default: {
+      const candidates = NAMES.filter((name) => name.startsWith(word))
+      return candidates.length > 1
+        ? fail("UnknownCommand", `Ambiguous command '${word}': ${candidates.join(", ")}`)
+        : fail("UnknownCommand", `Unknown command '${word}'. Commands: ${NAMES.join(", ")} (help shows how to write them)`)
+    }
   }
 }

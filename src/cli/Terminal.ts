@@ -37,8 +37,9 @@ export interface Terminal {
   /** The next line typed; None at the end of input (Ctrl-D, or the end of a pipe). */
   readonly nextLine: Effect.Effect<Option.Option<string>>
   /**
-   * Ctrl-C on a terminal: `cancel` says whether it cancelled something;
-   * if not, input ends (as with Ctrl-D).
+   * Ctrl-C on a terminal: `cancel` says whether it cancelled something; if
+   * not, a line being typed is dropped, and at an empty prompt input ends
+   * (as with Ctrl-D).
    */
   readonly onInterrupt: (cancel: () => boolean) => void
 }
@@ -111,7 +112,18 @@ export const make = (streams: {
     let historyFailed = false
     let busy = false
 
+    // Output that can no longer be written (a closed pipe: `jstp-cli | head`)
+    // ends the session quietly instead of crashing it.
+    let outputGone = false
+    const onOutputError = () => {
+      outputGone = true
+      rl.close()
+    }
+    streams.output.on("error", onOutputError)
+    streams.errorOutput.on("error", onOutputError)
+
     const print = (text: string, kind: Kind = "result") => {
+      if (outputGone) return
       if (!interactive) {
         ;(kind === "error" ? streams.errorOutput : streams.output).write(text + "\n")
         return
@@ -120,7 +132,9 @@ export const make = (streams: {
       Readline.clearLine(streams.output, 0)
       Readline.cursorTo(streams.output, 0)
       streams.output.write(painted + "\n")
+      // What is being typed stays in view: after the prompt, or alone while a command runs.
       if (!busy) rl.prompt(true)
+      else if (rl.line !== "") streams.output.write(rl.line)
     }
 
     if (historyPath !== undefined) {
@@ -151,7 +165,13 @@ export const make = (streams: {
       nextLine: Queue.take(lines),
       onInterrupt: (cancel) =>
         void rl.on("SIGINT", () => {
-          if (!cancel()) rl.close()
+          if (cancel()) return
+          if (rl.line === "") return rl.close()
+          // Ctrl-C on a line being typed drops the line, as a shell does.
+          rl.write(null, { ctrl: true, name: "e" })
+          rl.write(null, { ctrl: true, name: "u" })
+          streams.output.write("^C\n")
+          rl.prompt()
         })
     }
   })

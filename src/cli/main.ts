@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Either, Fiber, Layer, Option, Runtime } from "effect"
+import { Cause, Effect, Either, Fiber, Layer, Option, Runtime } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -65,8 +65,15 @@ const repl = (initial: ReadonlyArray<string>) =>
         terminal.setBusy(false)
         if (exit._tag === "Failure") {
           failures++
-          const failure = exit.cause._tag === "Fail" ? exit.cause.error.message : "Cancelled"
-          terminal.print(failure, "error")
+          const failure = Cause.failureOption(exit.cause)
+          terminal.print(
+            failure._tag === "Some"
+              ? failure.value.message
+              : Cause.isInterruptedOnly(exit.cause)
+              ? "Cancelled"
+              : `jstp-cli failed: ${Cause.pretty(exit.cause)}`,
+            "error"
+          )
         }
         return true
       })

@@ -32,7 +32,6 @@ export const make = (
   options?: LinkOptions
 ): Effect.Effect<FramedLink, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const write = yield* socket.writer
     let outbox: Array<string> = []
     let closing = false
     let wake: (() => void) | undefined
@@ -51,7 +50,11 @@ export const make = (
       })
     })
 
-    const writer = Effect.gen(function*() {
+    // The writer fiber takes the socket's writer itself, so that the fiber
+    // that acquired it also releases it: a release run by another fiber (the
+    // one closing the link's scope) would carry this fiber's FiberRefs along.
+    const writer = Effect.scoped(Effect.gen(function*() {
+      const write = yield* socket.writer
       for (;;) {
         yield* waitForWork
         if (outbox.length > 0) {
@@ -63,7 +66,7 @@ export const make = (
           return
         }
       }
-    })
+    }))
     yield* Effect.forkScoped(Effect.ignore(writer))
 
     const send = (text: string) => {

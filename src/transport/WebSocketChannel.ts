@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, type Scope } from "effect"
+import { Effect, Scope } from "effect"
 import { MAX_MESSAGE_SIZE } from "../wire/Framing.js"
 import { byteLength } from "../wire/Utf8.js"
 import { type FramedLink, type LinkOptions, TransportError } from "./Link.js"
@@ -154,7 +154,9 @@ export const make = (
       }
     })
     yield* Effect.forkScoped(writer)
-    yield* Effect.addFinalizer(() => Effect.sync(closeSocket))
+    // Not Effect.addFinalizer, which would carry this fiber's FiberRefs into
+    // the fiber that closes the link's scope (see Connection.connect).
+    yield* Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, Effect.sync(closeSocket)))
 
     const signal = () => {
       const resume = wake
