@@ -13,6 +13,18 @@ describe("the package", () => {
     expect(existsSync(`${root}/dist/esm/index.d.ts`)).toBe(true)
   })
 
+  it("ships the jstp-cli bin: npm pack includes it and the built CLI, and package.json names it", async () => {
+    const pkg = JSON.parse(readFileSync(`${root}/package.json`, "utf8")) as { bin?: Record<string, string> }
+    expect(pkg.bin).toEqual({ "jstp-cli": "./bin/jstp-cli.js" })
+    const packed = await run("npm", ["pack", "--dry-run", "--json"], 60_000)
+    expect(packed.code).toBe(0)
+    const files = (JSON.parse(packed.stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((file) => file.path)
+    expect(files).toEqual(expect.arrayContaining(["bin/jstp-cli.js", "dist/esm/cli/main.js"]))
+    expect(readFileSync(`${root}/bin/jstp-cli.js`, "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true)
+    const version = await node([`${root}/bin/jstp-cli.js`, "--version"])
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(`${root}/package.json`, "utf8")).version)
+  })
+
   it("loads with require()", async () => {
     const program = `
       const { Serde, Framing, Message } = require("effect-jstp")
