@@ -182,6 +182,8 @@ export const rawConnect = (port: number): Effect.Effect<RawPeer, Error, Scope.Sc
       socket.once("error", onError)
       socket.once("connect", () => {
         socket.off("error", onError)
+        // Until fromSocket takes over, a reset must not be an unhandled 'error'.
+        socket.on("error", () => {})
         resume(Effect.succeed(socket))
       })
     }),
