@@ -462,6 +462,12 @@ export interface ConnectOptions<R = never> {
    * on the hot path; without it, no tracing work is done.
    */
   readonly onMessage?: ((direction: "incoming" | "outgoing", message: Message.Message) => void) | undefined
+  /**
+   * Every event the server sends, of any interface, called synchronously as
+   * it arrives: before the result of a call the server answers after it
+   * (`events(iface)` streams one interface's).
+   */
+  readonly onEvent?: ((event: RemoteEvent) => void) | undefined
 }
 
 const traceOf = (onMessage: NonNullable<ConnectOptions["onMessage"]>): Pick<EngineOptions, "log" | "wantsLog"> => ({
@@ -573,7 +579,12 @@ export const connect = <R = never>(
       maxMessageSize: options.maxMessageSize,
       maxBuffered: options.maxBuffered,
       ...(options.onMessage === undefined ? {} : traceOf(options.onMessage)),
-      onEvent: (iface, event, args) => deliver(listeners, iface, event, args),
+      onEvent: options.onEvent === undefined
+        ? (iface, event, args) => deliver(listeners, iface, event, args)
+        : (iface, event, args) => {
+          options.onEvent!({ iface, event, args })
+          deliver(listeners, iface, event, args)
+        },
       onClose: (reason, cause) => {
         closeInfo.reason = reason
         closeInfo.cause = cause

@@ -439,6 +439,33 @@ describe.each(transports)("Connection over $name", ({ listen }) => {
       for (const event of yield* Queue.takeAll(other)) expect(event.iface).toBe("other")
     }))
 
+  it.scopedLive("onEvent sees every interface's events as they arrive, before the answer of a call the server makes after them", () =>
+    Effect.gen(function*() {
+      const address = yield* listen
+      const seen: Array<string> = []
+      const server = yield* Server.make({
+        applications: [Application.make({
+          name: "calc",
+          api: {
+            calc: {
+              announce: (connection: Conn) =>
+                Effect.as(
+                  Effect.zipRight(connection.emit("chat", "first", [1]), connection.emit("other", "second", [2])),
+                  "done"
+                )
+            }
+          }
+        })],
+        listen: [address]
+      })
+      const connection = yield* connectTo(server, { onEvent: (event) => void seen.push(`${event.iface}.${event.event} ${JSON.stringify(event.args)}`) })
+      const stream = yield* collect(connection.events("chat"))
+      expect(yield* connection.call("calc", "announce", [])).toEqual(["done"])
+      expect(seen).toEqual(["chat.first [1]", "other.second [2]"])
+      // The interface's stream still gets its own.
+      expect(yield* takeWithin(stream, "the chat event")).toEqual({ iface: "chat", event: "first", args: [1] })
+    }))
+
   it.scopedLive("client → server events reach the application's handler and the server's stream", () =>
     Effect.gen(function*() {
       const inbox = yield* Queue.unbounded<{ readonly text: string; readonly side: string }>()

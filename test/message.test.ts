@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc } from "effect"
-import { Message, Serde } from "effect-jstp"
+import { ErrorCode, Message, Serde } from "effect-jstp"
 
 type Msg = Message.Message
 
@@ -626,5 +626,15 @@ describe("Message.encode refuses verbs that would not decode", () => {
     } catch (error) {
       expect((error as Message.MessageError).message).toBe("Unknown message kind 'foo'")
     }
+  })
+})
+
+describe("ErrorCode.nameOf", () => {
+  it("names each standard code by its constant, and nothing else", () => {
+    for (const [name, code] of Object.entries(ErrorCode)) {
+      if (name.startsWith("ERR_")) expect(ErrorCode.nameOf(code as number)).toBe(name)
+    }
+    expect(ErrorCode.nameOf(10)).toBe("ERR_APP_NOT_FOUND")
+    expect(ErrorCode.nameOf(400)).toBeUndefined()
   })
 })

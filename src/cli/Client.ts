@@ -72,6 +72,7 @@ interface Opened {
 interface Live {
   readonly command: Connect
   fiber: Fiber.RuntimeFiber<void> | undefined
+  /** Set once the first connection is open; replaced when connecting anew. */
   current: Opened | undefined
   /** The link dropped; the session is being restored. */
   reconnecting: boolean
@@ -79,18 +80,10 @@ interface Live {
   renewing: boolean
 }
 
-// Text from the server, shown with its control characters escaped: it must
-// not move the cursor or clear the screen.
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
-const printable = (text: string): string =>
-  text.replace(CONTROL, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`)
-
-const codeName = (code: number): string | undefined =>
-  Object.entries(ErrorCode).find(([name, value]) => name.startsWith("ERR_") && value === code)?.[0]
+const { printable } = Literal
 
 const remoteText = (error: RemoteError.RemoteError, show: (value: unknown) => string) => {
-  const name = codeName(error.code)
+  const name = ErrorCode.nameOf(error.code)
   const info = error.info.length === 0 ? "" : ` ${show(error.info)}`
   return `RemoteError ${name === undefined ? error.code : `${name} (${error.code})`}: ${printable(error.message)}${info}`
 }
@@ -99,7 +92,7 @@ const handshakeText = (target: Target, error: HandshakeError) => {
   switch (error.reason) {
     case "Rejected":
       return `Handshake with ${target.url} failed: ${
-        error.code === undefined ? "" : `${codeName(error.code) ?? "error"} (${error.code}): `
+        error.code === undefined ? "" : `${ErrorCode.nameOf(error.code) ?? "error"} (${error.code}): `
       }${printable(error.message)}`
     case "Timeout":
       return `Handshake with ${target.url} failed: ${error.message}`
@@ -145,14 +138,15 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
           : `${live.command.target.url} ${live.command.application}${live.reconnecting ? " (reconnecting)" : ""}> `
       )
 
-    const trace = (direction: "incoming" | "outgoing", message: Message.Message) => {
+    // -v: the messages both ways; -vv: pings, pongs and heartbeats too.
+    const trace = settings.verbose === 0 ? undefined : (direction: "incoming" | "outgoing", message: Message.Message) => {
       if (settings.verbose >= (isHeartbeat(message) ? 2 : 1)) {
         terminal.print(`${direction === "incoming" ? "Incoming" : "Outgoing"} message: ${show(Message.encode(message))}`, "trace")
       }
-      if (direction === "incoming" && message._tag === "Event") {
-        terminal.print(`Event ${printable(message.iface)}.${printable(message.event)}: ${list(message.args)}`, "info")
-      }
     }
+
+    const showEvent = (event: Connection.RemoteEvent) =>
+      terminal.print(`Event ${printable(event.iface)}.${printable(event.event)}: ${list(event.args)}`, "info")
 
     // Dials, handshakes and inspects; interfaces the server lacks are reported.
     const open = (command: Connect, session: Scope.Scope) =>
@@ -164,6 +158,7 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
             application: command.application,
             reconnect: settings.reconnect,
             onMessage: trace,
+            onEvent: showEvent,
             ...(settings.heartbeatInterval === undefined ? {} : {
               heartbeatInterval: Duration.millis(settings.heartbeatInterval),
               heartbeatTimeout: Duration.millis(settings.heartbeatInterval * 2)
@@ -234,31 +229,34 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
       }
     }
 
+    // Reports what happens to a connection's link until it closes for good;
+    // says why, and whether the server refused to restore the session.
+    const followUntilClosed = (session: Live, opened: Opened) =>
+      Effect.gen(function*() {
+        let refused = false
+        for (;;) {
+          const event = yield* Queue.take(opened.lifecycle)
+          report(session, event)
+          if (event._tag === "Failed" && event.error.reason === "Rejected") refused = true
+          if (event._tag === "Closed") return { reason: event.reason, refused }
+        }
+      })
+
+    const end = (session: Live, message: string) => {
+      if (live === session) live = undefined
+      updatePrompt()
+      terminal.print(message, "error")
+    }
+
     // Follows the session's connection until it closes for good; then, if
     // the server refused to restore the session (it restarted), connects
     // anew, else ends the session.
-    const supervise = (session: Live, scope: Scope.Scope): Effect.Effect<void> =>
+    const supervise = (session: Live, first: Opened, scope: Scope.Scope): Effect.Effect<void> =>
       Effect.gen(function*() {
-        for (;;) {
-          const current = session.current!
-          let refused = false
-          let reason: string = "Closed"
-          for (;;) {
-            const event = yield* Queue.take(current.lifecycle)
-            report(session, event)
-            if (event._tag === "Failed" && event.error.reason === "Rejected") refused = true
-            if (event._tag === "Closed") {
-              reason = event.reason
-              break
-            }
-          }
+        for (let current = first;;) {
+          const { reason, refused } = yield* followUntilClosed(session, current)
           yield* Scope.close(current.scope, Exit.void)
-          if (!settings.reconnect || !refused) {
-            if (live === session) live = undefined
-            updatePrompt()
-            terminal.print(closedText(reason), "error")
-            return
-          }
+          if (!settings.reconnect || !refused) return end(session, closedText(reason))
           session.reconnecting = true
           session.renewing = true
           updatePrompt()
@@ -270,13 +268,8 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
             Effect.retry({ schedule: Connection.defaultReconnectSchedule, while: (error) => error.retryable === true }),
             Effect.either
           )
-          if (next._tag === "Left") {
-            if (live === session) live = undefined
-            updatePrompt()
-            terminal.print(`Gave up on ${session.command.target.url}: connect again when it is back`, "error")
-            return
-          }
-          session.current = next.right
+          if (next._tag === "Left") return end(session, `Gave up on ${session.command.target.url}: connect again when it is back`)
+          current = session.current = next.right
           session.reconnecting = false
           session.renewing = false
           updatePrompt()
@@ -305,10 +298,9 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
         const run = Effect.scoped(Effect.gen(function*() {
           const scope = yield* Effect.scope
           const first = yield* Effect.exit(open(command, scope))
+          if (first._tag === "Success") session.current = first.value
           yield* Deferred.done(opened, first)
-          if (first._tag === "Failure") return
-          session.current = first.value
-          yield* supervise(session, scope)
+          if (first._tag === "Success") yield* supervise(session, first.value, scope)
         }))
         session.fiber = yield* Effect.forkIn(run, outer)
         const first = yield* Deferred.await(opened).pipe(Effect.onInterrupt(() => Fiber.interrupt(session.fiber!)))

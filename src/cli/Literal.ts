@@ -36,15 +36,25 @@ const ESCAPES: Readonly<Record<string, string>> = {
 // eslint-disable-next-line no-control-regex
 const NEEDS_ESCAPE = /[\\'\u0000-\u001f\u007f\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
 
+const unicodeEscape = (char: string): string => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`
+
 /**
  * A string as a single-quoted literal.
  *
  * @since 0.1.0
  */
-export const quote = (text: string): string =>
-  `'${
-    text.replace(NEEDS_ESCAPE, (char) => ESCAPES[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`)
-  }'`
+export const quote = (text: string): string => `'${text.replace(NEEDS_ESCAPE, (char) => ESCAPES[char] ?? unicodeEscape(char))}'`
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
+
+/**
+ * Text from a peer as it may be shown on a terminal: control characters
+ * escaped (`\u001b`), so it cannot move the cursor or clear the screen.
+ *
+ * @since 0.1.0
+ */
+export const printable = (text: string): string => text.replace(CONTROL, unicodeEscape)
 
 const paint = (style: Style, code: number, text: string) => style.color === true ? `\x1b[${code}m${text}\x1b[39m` : text
 

@@ -51,3 +51,25 @@ export const defaultMessages: Readonly<Record<number, string>> = Object.freeze({
  */
 export const defaultMessage = (code: number): string | undefined =>
   Object.prototype.hasOwnProperty.call(defaultMessages, code) ? defaultMessages[code] : undefined
+
+const names: Readonly<Record<number, string>> = Object.freeze({
+  [ERR_CALLBACK_LOST]: "ERR_CALLBACK_LOST",
+  [ERR_NO_HANDSHAKE_RESPONSE]: "ERR_NO_HANDSHAKE_RESPONSE",
+  [ERR_APP_NOT_FOUND]: "ERR_APP_NOT_FOUND",
+  [ERR_AUTH_FAILED]: "ERR_AUTH_FAILED",
+  [ERR_INTERFACE_NOT_FOUND]: "ERR_INTERFACE_NOT_FOUND",
+  [ERR_INTERFACE_INCOMPATIBLE]: "ERR_INTERFACE_INCOMPATIBLE",
+  [ERR_METHOD_NOT_FOUND]: "ERR_METHOD_NOT_FOUND",
+  [ERR_NOT_A_SERVER]: "ERR_NOT_A_SERVER",
+  [ERR_INTERNAL_API_ERROR]: "ERR_INTERNAL_API_ERROR",
+  [ERR_INVALID_SIGNATURE]: "ERR_INVALID_SIGNATURE"
+})
+
+/**
+ * The constant's name of `code` (`ERR_APP_NOT_FOUND` for 10), if it is a
+ * standard code.
+ *
+ * @since 0.1.0
+ */
+export const nameOf = (code: number): string | undefined =>
+  Object.prototype.hasOwnProperty.call(names, code) ? names[code] : undefined
