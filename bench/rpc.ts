@@ -303,10 +303,15 @@ const oursCallAllBatch = (
     )
   })
 
-// The reference: `inFlight` chains per connection; each callback starts the
-// chain's next call.
-const referenceBatch = (
-  connections: ReadonlyArray<RefConnection>,
+/** A call of a callback-style client: `done(error, results)` once. */
+type CallbackCall<C> = (connection: C, payload: string, done: (error: unknown, results: ReadonlyArray<unknown>) => void) => void
+
+// A callback-style client (the reference, the ceiling): `inFlight` chains per
+// connection; each callback starts the chain's next call.
+const callbackBatch = <C>(
+  who: string,
+  call: CallbackCall<C>,
+  connections: ReadonlyArray<C>,
   inFlight: number,
   perConnection: number,
   payload: string
@@ -315,7 +320,7 @@ const referenceBatch = (
     const latencies = new Float64Array(connections.length * perConnection)
     const tally = newTally()
     let connectionsLeft = connections.length
-    const stop = watchdog(tally, () => reject(stallError("reference", tally, latencies.length)))
+    const stop = watchdog(tally, () => reject(stallError(who, tally, latencies.length)))
     const started = process.hrtime.bigint()
     connections.forEach((connection, c) => {
       const base = c * perConnection
@@ -324,7 +329,7 @@ const referenceBatch = (
       const issue = (): void => {
         const slot = base + next++
         const start = process.hrtime.bigint()
-        connection.callMethod("echo", "echo", [payload], (error, ...results) => {
+        call(connection, payload, (error, results) => {
           latencies[slot] = Number(process.hrtime.bigint() - start)
           if (error !== null && error !== undefined) checkError(tally, error)
           else checkResults(tally, results, payload)
@@ -340,40 +345,11 @@ const referenceBatch = (
     })
   })
 
-// The ceiling: as the reference's batch, over floor.ts's bare connections.
-const floorBatch = (
-  connections: ReadonlyArray<Floor.FloorConnection>,
-  inFlight: number,
-  perConnection: number,
-  payload: string
-): Promise<Batch> =>
-  new Promise((resolve, reject) => {
-    const latencies = new Float64Array(connections.length * perConnection)
-    const tally = newTally()
-    let connectionsLeft = connections.length
-    const stop = watchdog(tally, () => reject(stallError("floor", tally, latencies.length)))
-    const started = process.hrtime.bigint()
-    connections.forEach((connection, c) => {
-      const base = c * perConnection
-      let next = 0
-      let done = 0
-      const issue = (): void => {
-        const slot = base + next++
-        const start = process.hrtime.bigint()
-        connection.call(payload, (results) => {
-          latencies[slot] = Number(process.hrtime.bigint() - start)
-          checkResults(tally, results, payload)
-          done++
-          if (next < perConnection) issue()
-          else if (done === perConnection && --connectionsLeft === 0) {
-            stop()
-            resolve({ latencies, elapsedNs: Number(process.hrtime.bigint() - started), ...tally })
-          }
-        })
-      }
-      for (let i = 0; i < Math.min(inFlight, perConnection); i++) issue()
-    })
-  })
+const referenceCall: CallbackCall<RefConnection> = (connection, payload, done) =>
+  connection.callMethod("echo", "echo", [payload], (error, ...results) => done(error, results))
+
+const floorCall: CallbackCall<Floor.FloorConnection> = (connection, payload, done) =>
+  connection.call(payload, (results) => done(null, results))
 
 // --- Server processes ---------------------------------------------------------
 
@@ -529,44 +505,49 @@ const referenceClose = (connection: RefConnection): Promise<void> =>
     connection.close()
   })
 
-const runReference = async (scenario: Scenario, server: ServerProcess, jstp: Jstp): Promise<Result> => {
-  const connections: Array<RefConnection> = []
+// A callback-style client: connect, warm-up, measured batch, close.
+const runCallbackStyle = async <C>(
+  variant: "reference" | "floor",
+  scenario: Scenario,
+  server: ServerProcess,
+  client: { readonly connect: () => Promise<C>; readonly call: CallbackCall<C>; readonly close: (connection: C) => Promise<void> }
+): Promise<Result> => {
+  const connections: Array<C> = []
+  const batch = (perConnection: number) =>
+    callbackBatch(variant, client.call, connections, scenario.inFlight, perConnection, scenario.payload)
   try {
-    for (let i = 0; i < scenario.connections; i++) {
-      const connection = await referenceConnect(jstp, server.port)
-      // Its pending callbacks are not called on a transport error: the batch's watchdog fails it.
-      connection.on("error", (error) => process.stderr.write(`rpc bench: reference client connection: ${String(error)}\n`))
-      connections.push(connection)
-    }
-    const warmup = await referenceBatch(connections, scenario.inFlight, split(scenario, scenario.warmupCalls), scenario.payload)
+    for (let i = 0; i < scenario.connections; i++) connections.push(await client.connect())
+    const warmup = await batch(split(scenario, scenario.warmupCalls))
     const perConnection = split(scenario, measuredCalls(scenario, warmup))
     const serverBefore = await server.usage()
     const clientBefore = process.cpuUsage()
-    const batch = await referenceBatch(connections, scenario.inFlight, perConnection, scenario.payload)
+    const measured = await batch(perConnection)
     const clientCpuUs = cpuDelta(clientBefore, process.cpuUsage())
     const serverCpuUs = cpuDelta(serverBefore, await server.usage())
-    return { variant: "reference", scenario, batch: withWarmupFailures(batch, warmup), clientCpuUs, serverCpuUs }
+    return { variant, scenario, batch: withWarmupFailures(measured, warmup), clientCpuUs, serverCpuUs }
   } finally {
-    await Promise.all(connections.map(referenceClose))
+    await Promise.all(connections.map(client.close))
   }
 }
 
-const runFloor = async (scenario: Scenario, server: ServerProcess): Promise<Result> => {
-  const connections: Array<Floor.FloorConnection> = []
-  try {
-    for (let i = 0; i < scenario.connections; i++) connections.push(await Floor.connect(server.port))
-    const warmup = await floorBatch(connections, scenario.inFlight, split(scenario, scenario.warmupCalls), scenario.payload)
-    const perConnection = split(scenario, measuredCalls(scenario, warmup))
-    const serverBefore = await server.usage()
-    const clientBefore = process.cpuUsage()
-    const batch = await floorBatch(connections, scenario.inFlight, perConnection, scenario.payload)
-    const clientCpuUs = cpuDelta(clientBefore, process.cpuUsage())
-    const serverCpuUs = cpuDelta(serverBefore, await server.usage())
-    return { variant: "floor", scenario, batch: withWarmupFailures(batch, warmup), clientCpuUs, serverCpuUs }
-  } finally {
-    for (const connection of connections) connection.close()
-  }
-}
+const runReference = (scenario: Scenario, server: ServerProcess, jstp: Jstp): Promise<Result> =>
+  runCallbackStyle("reference", scenario, server, {
+    connect: async () => {
+      const connection = await referenceConnect(jstp, server.port)
+      // Its pending callbacks are not called on a transport error: the batch's watchdog fails it.
+      connection.on("error", (error) => process.stderr.write(`rpc bench: reference client connection: ${String(error)}\n`))
+      return connection
+    },
+    call: referenceCall,
+    close: referenceClose
+  })
+
+const runFloor = (scenario: Scenario, server: ServerProcess): Promise<Result> =>
+  runCallbackStyle("floor", scenario, server, {
+    connect: () => Floor.connect(server.port),
+    call: floorCall,
+    close: async (connection) => connection.close()
+  })
 
 // --- Output -------------------------------------------------------------------
 

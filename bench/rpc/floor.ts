@@ -1,50 +1,10 @@
 // The ceiling row of the RPC benchmark: the least a NUL-framed JSON echo can
-// do with Node alone, written with node:net, JSON.parse and JSON.stringify
-// and nothing else (no protocol engine, no handshake, no validation, no
-// session buffer). Messages written in the same tick go out in one write, as
-// ours do. It shows what the machine and Node allow: a JSTP implementation
-// that parses and serializes its messages has at least this work to do.
+// do, with no protocol: our socket link (NUL framing, the writes of one tick
+// in one write) carrying JSON.parse and JSON.stringify, and nothing else (no
+// engine, handshake, validation or session buffer). Whatever parses and
+// writes its messages has at least this work to do.
 import * as Net from "node:net"
-
-const NUL = 0
-
-/** Writes text frames to `socket`, those of one tick in one write. */
-const batchedWriter = (socket: Net.Socket): ((text: string) => void) => {
-  let outbox: Array<string> = []
-  const flush = () => {
-    const batch = outbox.join("\0") + "\0"
-    outbox = []
-    socket.write(batch)
-  }
-  return (text) => {
-    if (outbox.push(text) === 1) process.nextTick(flush)
-  }
-}
-
-/**
- * Splits `socket`'s bytes into NUL-terminated frames, each decoded as UTF-8.
- */
-const onFrames = (socket: Net.Socket, onFrame: (text: string) => void): void => {
-  let tail: Array<Buffer> = []
-  socket.on("data", (chunk: Buffer) => {
-    let start = 0
-    let end = chunk.indexOf(NUL)
-    if (end !== -1 && tail.length > 0) {
-      tail.push(chunk.subarray(0, end))
-      const frame = Buffer.concat(tail)
-      tail = []
-      onFrame(frame.toString("utf8"))
-      start = end + 1
-      end = chunk.indexOf(NUL, start)
-    }
-    while (end !== -1) {
-      onFrame(chunk.toString("utf8", start, end))
-      start = end + 1
-      end = chunk.indexOf(NUL, start)
-    }
-    if (start < chunk.length) tail.push(Buffer.from(chunk.subarray(start)))
-  })
-}
+import * as SocketLink from "../../src/transport/SocketLink.js"
 
 interface CallMessage {
   readonly call: readonly [number, string]
@@ -56,17 +16,20 @@ interface CallbackMessage {
   readonly ok: ReadonlyArray<unknown>
 }
 
+const ignoreClose = (): void => {}
+
 /** Serves echo on 127.0.0.1 (a port the system chooses); resolves to the server. */
 export const serve = (): Promise<Net.Server> =>
   new Promise((resolve) => {
     const server = Net.createServer((socket) => {
       socket.setNoDelay(true)
-      socket.on("error", () => {})
-      const write = batchedWriter(socket)
-      onFrames(socket, (text) => {
-        const message = JSON.parse(text) as CallMessage
-        const reply: CallbackMessage = { callback: [message.call[0]], ok: message.echo }
-        write(JSON.stringify(reply))
+      const link: SocketLink.SocketLink = SocketLink.make(socket, {
+        onFrame: (text) => {
+          const message = JSON.parse(text) as CallMessage
+          const reply: CallbackMessage = { callback: [message.call[0]], ok: message.echo }
+          link.send(JSON.stringify(reply))
+        },
+        onClose: ignoreClose
       })
     })
     server.listen(0, "127.0.0.1", () => resolve(server))
@@ -87,21 +50,23 @@ export const connect = (port: number): Promise<FloorConnection> =>
     socket.once("connect", () => {
       socket.off("error", reject)
       socket.setNoDelay(true)
-      const write = batchedWriter(socket)
-      onFrames(socket, (text) => {
-        const message = JSON.parse(text) as CallbackMessage
-        const callback = pending.get(message.callback[0])
-        pending.delete(message.callback[0])
-        callback?.(message.ok)
+      const link = SocketLink.make(socket, {
+        onFrame: (text) => {
+          const message = JSON.parse(text) as CallbackMessage
+          const callback = pending.get(message.callback[0])
+          pending.delete(message.callback[0])
+          callback?.(message.ok)
+        },
+        onClose: ignoreClose
       })
       resolve({
         call: (payload, callback) => {
           const id = nextId++
           pending.set(id, callback)
           const message: CallMessage = { call: [id, "echo"], echo: [payload] }
-          write(JSON.stringify(message))
+          link.send(JSON.stringify(message))
         },
-        close: () => socket.destroy()
+        close: () => link.destroy()
       })
     })
   })
