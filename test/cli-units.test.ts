@@ -8,6 +8,7 @@ import * as Completion from "../src/cli/Completion.js"
 import * as Literal from "../src/cli/Literal.js"
 import * as Options from "../src/cli/Options.js"
 import * as Terminal from "../src/cli/Terminal.js"
+import { jsonLike } from "./support/arbitraries.js"
 
 const RUNS = { fastCheck: { numRuns: 300 } }
 
@@ -68,24 +69,8 @@ const key = fc.oneof(
   }
 )
 
-// JSON-like values with every awkward corner the format has; objects are built
-// with own data properties, so a "__proto__" key is a member, not a prototype.
-const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  value: fc.oneof(
-    { depthSize: "small", withCrossShrink: true },
-    text,
-    number,
-    fc.boolean(),
-    fc.constant(null),
-    tie("array"),
-    tie("sparse"),
-    tie("object")
-  ),
-  member: fc.oneof({ weight: 8, arbitrary: tie("value") }, { weight: 1, arbitrary: fc.constant(undefined) }),
-  array: fc.array(tie("member"), { maxLength: 6 }),
-  sparse: fc.sparseArray(tie("value"), { maxLength: 6 }),
-  object: fc.array(fc.tuple(key, tie("member")), { maxLength: 6 }).map((entries) => Object.fromEntries(entries))
-})).value
+// JSON-like values with every awkward corner the format has.
+const value = jsonLike({ text, number, key })
 
 describe("Literal.format (property)", () => {
   it.prop("compact output parses back to a deep-equal value", [value], ([v]) => {
@@ -232,80 +217,55 @@ describe("Literal.format (examples)", () => {
 // ---------------------------------------------------------------------------
 
 describe("Command.parseTarget", () => {
+  const target = (text: string) => right(Command.parseTarget(text))
+
+  /** `text` reads as `url` and `address`, with or without the default scheme. */
+  const expectTarget = (text: string, url: string, address: Command.Target["address"], defaultScheme = false) =>
+    expect(target(text)).toEqual({ url, address, defaultScheme })
+
   it("reads jstp as TCP, jstps (and no scheme) as TLS", () => {
-    expect(right(Command.parseTarget("jstp://localhost:3000"))).toEqual({
-      url: "jstp://localhost:3000",
-      address: { _tag: "Tcp", host: "localhost", port: 3000 },
-      defaultScheme: false
-    })
-    expect(right(Command.parseTarget("jstps://example.com:443"))).toEqual({
-      url: "jstps://example.com:443",
-      address: { _tag: "Tls", host: "example.com", port: 443 },
-      defaultScheme: false
-    })
-    expect(right(Command.parseTarget("example.com:4000"))).toEqual({
-      url: "jstps://example.com:4000",
-      address: { _tag: "Tls", host: "example.com", port: 4000 },
-      defaultScheme: true
-    })
+    expectTarget("jstp://localhost:3000", "jstp://localhost:3000", { _tag: "Tcp", host: "localhost", port: 3000 })
+    expectTarget("jstps://example.com:443", "jstps://example.com:443", { _tag: "Tls", host: "example.com", port: 443 })
+    expectTarget("example.com:4000", "jstps://example.com:4000", { _tag: "Tls", host: "example.com", port: 4000 }, true)
   })
 
   it("reads ws and wss as WebSocket, with an optional path", () => {
-    expect(right(Command.parseTarget("ws://127.0.0.1:8080"))).toEqual({
-      url: "ws://127.0.0.1:8080",
-      address: { _tag: "WebSocket", host: "127.0.0.1", port: 8080, path: undefined, secure: false },
-      defaultScheme: false
+    expectTarget("ws://127.0.0.1:8080", "ws://127.0.0.1:8080", {
+      _tag: "WebSocket",
+      host: "127.0.0.1",
+      port: 8080,
+      path: undefined,
+      secure: false
     })
-    expect(right(Command.parseTarget("wss://h.example:443/api/v1"))).toEqual({
-      url: "wss://h.example:443/api/v1",
-      address: { _tag: "WebSocket", host: "h.example", port: 443, path: "/api/v1", secure: true },
-      defaultScheme: false
+    expectTarget("wss://h.example:443/api/v1", "wss://h.example:443/api/v1", {
+      _tag: "WebSocket",
+      host: "h.example",
+      port: 443,
+      path: "/api/v1",
+      secure: true
     })
-    const address = right(Command.parseTarget("ws://h:1/")).address
-    expect(address).toMatchObject({ _tag: "WebSocket", path: "/", secure: false })
+    expect(target("ws://h:1/").address).toMatchObject({ _tag: "WebSocket", path: "/", secure: false })
   })
 
   it("reads ipc://path as a Unix socket", () => {
-    expect(right(Command.parseTarget("ipc:///tmp/jstp.sock"))).toEqual({
-      url: "ipc:///tmp/jstp.sock",
-      address: { _tag: "Unix", path: "/tmp/jstp.sock" },
-      defaultScheme: false
-    })
-    expect(right(Command.parseTarget("ipc://relative/s.sock")).address).toEqual({ _tag: "Unix", path: "relative/s.sock" })
+    expectTarget("ipc:///tmp/jstp.sock", "ipc:///tmp/jstp.sock", { _tag: "Unix", path: "/tmp/jstp.sock" })
+    expect(target("ipc://relative/s.sock").address).toEqual({ _tag: "Unix", path: "relative/s.sock" })
   })
 
   it("reads bracketed IPv6 hosts and shows them bracketed", () => {
-    expect(right(Command.parseTarget("[::1]:3000"))).toEqual({
-      url: "jstps://[::1]:3000",
-      address: { _tag: "Tls", host: "::1", port: 3000 },
-      defaultScheme: true
-    })
-    expect(right(Command.parseTarget("jstp://[fe80::1]:80"))).toEqual({
-      url: "jstp://[fe80::1]:80",
-      address: { _tag: "Tcp", host: "fe80::1", port: 80 },
-      defaultScheme: false
-    })
-    expect(right(Command.parseTarget("ws://[::1]:8080/x")).address).toEqual({
-      _tag: "WebSocket",
-      host: "::1",
-      port: 8080,
-      path: "/x",
-      secure: false
-    })
+    expectTarget("[::1]:3000", "jstps://[::1]:3000", { _tag: "Tls", host: "::1", port: 3000 }, true)
+    expectTarget("jstp://[fe80::1]:80", "jstp://[fe80::1]:80", { _tag: "Tcp", host: "fe80::1", port: 80 })
+    expect(target("ws://[::1]:8080/x").address).toEqual({ _tag: "WebSocket", host: "::1", port: 8080, path: "/x", secure: false })
   })
 
   it("takes the scheme case-insensitively", () => {
-    expect(right(Command.parseTarget("JSTP://h:1"))).toEqual({
-      url: "jstp://h:1",
-      address: { _tag: "Tcp", host: "h", port: 1 },
-      defaultScheme: false
-    })
-    expect(right(Command.parseTarget("WSS://h:2")).address).toMatchObject({ _tag: "WebSocket", secure: true })
+    expectTarget("JSTP://h:1", "jstp://h:1", { _tag: "Tcp", host: "h", port: 1 })
+    expect(target("WSS://h:2").address).toMatchObject({ _tag: "WebSocket", secure: true })
   })
 
   it("accepts the ports 1 and 65535", () => {
-    expect(right(Command.parseTarget("h:1")).address).toMatchObject({ port: 1 })
-    expect(right(Command.parseTarget("h:65535")).address).toMatchObject({ port: 65535 })
+    expect(target("h:1").address).toMatchObject({ port: 1 })
+    expect(target("h:65535").address).toMatchObject({ port: 65535 })
   })
 
   const badTarget = (target: string, ...fragments: ReadonlyArray<string>) => {

@@ -12,6 +12,7 @@ import { join } from "node:path"
 import { makeCertificate } from "./support/certificate.js"
 import { Cli, plain, runCli } from "./support/cli.js"
 import * as Proxy from "./support/proxy.js"
+import * as Servers from "./support/servers.js"
 import { root } from "./support/run.js"
 
 const HOST = "127.0.0.1"
@@ -68,13 +69,7 @@ const serve = async (listen: Server.Options["listen"], options: Partial<Server.O
 }
 
 /** A TCP port nothing listens on. */
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = Net.createServer().listen(0, HOST, () => {
-      const { port } = server.address() as Net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
+const freePort = () => Effect.runPromise(Servers.freePort)
 
 const portOf = (address: Server.Options["listen"][number] | undefined) => {
   if (address === undefined || address._tag === "Unix") throw new Error("no port")

@@ -5,18 +5,6 @@ import { root, run } from "./support/run.js"
 
 const tsNode = (file: string) => run(process.execPath, ["--import", "tsx", file])
 
-/** Runs a shell command line in the repository with `input` piped in. */
-const runShell = (command: string, input: string) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn("sh", ["-c", command], { cwd: root })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on("exit", (code) => resolve({ code, stdout, stderr }))
-    child.stdin.end(input)
-  })
-
 describe("examples", () => {
   it("wire-roundtrip round-trips every message kind", async () => {
     const { code, stderr, stdout } = await tsNode("examples/wire-roundtrip.ts")
@@ -81,7 +69,7 @@ describe("examples", () => {
       // The jstp-cli command it prints reaches it.
       const cliCommand = /jstp-cli: (npm run cli -- .+)/.exec(output)?.[1]
       expect(cliCommand).toBe(`npm run cli -- jstp://127.0.0.1:${port} chat chat`)
-      const cli = await runShell(cliCommand!, "call chat join 'linus'\ncall chat users\n")
+      const cli = await run("sh", ["-c", cliCommand!], 30_000, {}, "call chat join 'linus'\ncall chat users\n")
       expect(cli.stderr).toBe("")
       expect(cli.code).toBe(0)
       expect(cli.stdout).toContain(`Connected to jstp://127.0.0.1:${port}, application chat\n  chat: join, say, users\n`)

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
 import { Serde } from "effect-jstp"
 import { parseFull } from "../src/wire/internal/parser.js"
+import { jsonLike } from "./support/arbitraries.js"
 import { mdsf } from "./support/reference.js"
 
 const RUNS = { fastCheck: { numRuns: 500 } }
@@ -25,25 +26,8 @@ const number = fc.oneof(
 
 const plainKey = fc.oneof(text, fc.constantFrom("constructor", "prototype", "toString", "a b", "0", "1e3", "$x", "_y", ""))
 
-// Values with every feature of the format: nested objects and arrays, holes
-// and undefined members, awkward strings and extreme numbers.
-const values = (key: fc.Arbitrary<string>) =>
-  fc.letrec((tie) => ({
-    value: fc.oneof(
-      { depthSize: "small", withCrossShrink: true },
-      text,
-      number,
-      fc.boolean(),
-      fc.constant(null),
-      tie("array"),
-      tie("sparse"),
-      tie("object")
-    ),
-    member: fc.oneof({ weight: 5, arbitrary: tie("value") }, { weight: 1, arbitrary: fc.constant(undefined) }),
-    array: fc.array(tie("member"), { maxLength: 6 }),
-    sparse: fc.sparseArray(tie("value"), { maxLength: 6 }),
-    object: fc.dictionary(key, tie("member"), { maxKeys: 6, noNullPrototype: true })
-  })).value
+// Values with every feature of the format: awkward strings and extreme numbers.
+const values = (key: fc.Arbitrary<string>) => jsonLike({ text, number, key })
 
 // The reference parser gives a __proto__ key the object's prototype (its
 // known flaw), so values meant for it carry no such key.

@@ -11,15 +11,18 @@ export interface Output {
   readonly stderr: string
 }
 
+/** Runs `file` with `args` in the repository; `input`, if given, is its stdin. */
 export const run = (
   file: string,
   args: ReadonlyArray<string>,
   timeout = 30_000,
-  env: Readonly<Record<string, string>> = {}
+  env: Readonly<Record<string, string>> = {},
+  input?: string
 ): Promise<Output> =>
   new Promise((resolve) => {
-    execFile(file, args, { cwd: root, timeout, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+    const child = execFile(file, args, { cwd: root, timeout, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
       resolve({ code, stdout, stderr })
     })
+    if (input !== undefined) child.stdin?.end(input)
   })
