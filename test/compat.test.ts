@@ -1284,6 +1284,28 @@ describe("server", () => {
     expect(Object.keys(inspected.third as object)).toEqual(["calc"])
   })
 
+  it("messages larger than a socket read arrive whole both ways, with other connections read in between (TCP and a Unix socket)", async () => {
+    const echo = new jstp.Application("big", { big: { echo: (_connection: unknown, value: string, callback: Callback) => callback(null, value) } })
+    const dir = mkdtempSync(join(tmpdir(), "jstp-compat-"))
+    defer(() => rmSync(dir, { recursive: true, force: true }))
+    const path = join(dir, "server.sock")
+    const unix = jstp.net.createServer({ applications: [echo] })
+    const unixSockets = trackSockets(unix)
+    defer(() => closeServer(unix, unixSockets))
+    await new Promise<void>((resolve) => unix.listen(path, () => resolve()))
+    const { port } = await serve(jstp, [echo])
+    const connections: Array<Connection> = []
+    for (const target of [[port, HOST], [path], [port, HOST], [path]]) {
+      const outcome = await outcomeOf(jstp.net.connect, "big", noReconnect(), ...target)
+      expect(outcome.error).toBe(null)
+      connections.push(outcome.connection!)
+    }
+    // About 1.5 MB each, multi-byte characters cut at read boundaries.
+    const texts = connections.map((_, i) => `${i}:` + "жизнь € 😀 'q' \"dq\" ".repeat(60_000) + i)
+    const results = await Promise.all(connections.map((connection, i) => call(connection, "big", "echo", [texts[i]])))
+    results.forEach((result, i) => expect(result[0] === texts[i], `connection ${i}`).toBe(true))
+  })
+
   it("createServer(applications, listener): the listener gets each new connection ('connect')", async () => {
     const connected: Array<Connection> = []
     const { server, port } = await serve(jstp, [calcApp().app], (connection) => connected.push(connection))

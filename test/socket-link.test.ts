@@ -35,4 +35,76 @@ describe("the facade's socket link", () => {
     expect(frames).toEqual([])
     expect(closes).toEqual([])
   })
+
+  it("writes the first message of a tick at once, and the rest of that tick together in one write, in order", async () => {
+    const { stream, link } = recordingLink()
+    const writes: Array<string> = []
+    const write = stream.write.bind(stream)
+    stream.write = ((chunk: string) => {
+      writes.push(String(chunk))
+      return write(chunk)
+    }) as typeof stream.write
+    link.send("{a:1}")
+    expect(writes).toEqual(["{a:1}\0"])
+    link.send("{b:2}")
+    link.send("{c:3}")
+    expect(writes).toEqual(["{a:1}\0"])
+    await new Promise((resolve) => process.nextTick(resolve))
+    expect(writes).toEqual(["{a:1}\0", "{b:2}\0{c:3}\0"])
+    link.send("{d:4}")
+    link.send("{e:5}")
+    link.close()
+    expect(writes).toEqual(["{a:1}\0", "{b:2}\0{c:3}\0", "{d:4}\0", "{e:5}\0"])
+    link.send("{f:6}")
+    await new Promise((resolve) => process.nextTick(resolve))
+    expect(writes).toHaveLength(4)
+  })
+
+  describe("read through onread (DirectReads)", () => {
+    // Delivers `text` as one read into the reads' buffer, shared by every
+    // socket read this way: what a read leaves there is overwritten by the next.
+    const read = (reads: SocketLink.DirectReads, text: string) => {
+      const bytes = Buffer.from(text)
+      const buffer = reads.onread.buffer as Buffer
+      bytes.copy(buffer)
+      buffer.fill(0x78, bytes.length, bytes.length + 16)
+      ;(reads.onread.callback as (length: number, buffer: Uint8Array) => boolean)(bytes.length, buffer)
+    }
+
+    const readLink = (reads: SocketLink.DirectReads) => {
+      const stream = new PassThrough()
+      const frames: Array<string> = []
+      const link = SocketLink.make(stream, { onFrame: (text) => frames.push(text), onClose: () => {} }, { reads })
+      return { stream, link, frames }
+    }
+
+    it("frames split across reads of two sockets, in one shared buffer, arrive whole", () => {
+      const first = new SocketLink.DirectReads()
+      const second = new SocketLink.DirectReads()
+      expect(first.onread.buffer).toBe(second.onread.buffer)
+      const a = readLink(first)
+      const b = readLink(second)
+      read(first, "{a:'жж")
+      read(second, "{b:1}\0{c:'€")
+      read(first, "ж'}\0{d:")
+      read(second, "€'}\0")
+      read(first, "2}\0")
+      expect(a.frames).toEqual(["{a:'жжж'}", "{d:2}"])
+      expect(b.frames).toEqual(["{b:1}", "{c:'€€'}"])
+      // The socket's own 'data' events are not read.
+      a.stream.emit("data", Buffer.from("{e:3}\0"))
+      expect(a.frames).toEqual(["{a:'жжж'}", "{d:2}"])
+    })
+
+    it("keeps what is read before the link listens, and drops what comes after it detached", () => {
+      const reads = new SocketLink.DirectReads()
+      read(reads, "{a:1}\0{b:")
+      read(reads, "2}\0")
+      const { link, frames } = readLink(reads)
+      expect(frames).toEqual(["{a:1}", "{b:2}"])
+      link.detach()
+      read(reads, "{c:3}\0")
+      expect(frames).toEqual(["{a:1}", "{b:2}"])
+    })
+  })
 })

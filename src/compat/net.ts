@@ -7,6 +7,8 @@
  * @since 0.1.0
  */
 import * as net from "node:net"
+import * as SocketLink from "../transport/SocketLink.js"
+import { connectOptions } from "./connectOptions.js"
 import type { Application } from "./Application.js"
 import type { Connection } from "./Connection.js"
 import { type ServerOptions, withJstp } from "./Server.js"
@@ -41,7 +43,18 @@ export const createServer = (
   listener?: (connection: Connection) => void
 ): Server => new Server(Array.isArray(options) ? { applications: options } : options as ServerOptions, listener)
 
-const client = makeClient("net", streamOpen({ connect: net.connect as (...args: Array<unknown>) => net.Socket, ready: "connect" }))
+const client = makeClient("net", streamOpen({
+  // Reads go straight to the link (see SocketLink.DirectReads).
+  connect: (args) => {
+    const reads = new SocketLink.DirectReads()
+    const last = args[args.length - 1]
+    const socket = typeof last === "function"
+      ? net.connect(connectOptions(args, reads.onread), last as () => void)
+      : net.connect(connectOptions(args, reads.onread))
+    return { socket, reads }
+  },
+  ready: "connect"
+}))
 
 /**
  * `connect(app, client | null, ...netConnectArgs, callback(error, connection, session))`.

@@ -42,13 +42,24 @@ const connectionCallbackOf = (args: Array<unknown>): Callback => {
 }
 
 /**
- * How a transport opens a socket: its `connect` and the event that says the
- * socket is ready (`connect` for net, `secureConnect` for tls).
+ * A socket a transport opened, and its reads if they come through `onread`.
+ *
+ * @since 0.1.0
+ */
+export interface Opened {
+  readonly socket: net.Socket
+  readonly reads?: SocketLink.DirectReads | undefined
+}
+
+/**
+ * How a transport opens a socket: its `connect` (given the transport's
+ * connect arguments) and the event that says the socket is ready (`connect`
+ * for net, `secureConnect` for tls).
  *
  * @since 0.1.0
  */
 export interface Opener {
-  readonly connect: (...args: Array<unknown>) => net.Socket
+  readonly connect: (args: Array<unknown>) => Opened
   readonly ready: "connect" | "secureConnect"
 }
 
@@ -57,21 +68,22 @@ export interface Opener {
 const openSocket = (
   opener: Opener,
   args: Array<unknown>,
-  callback: (error: Error | null, socket?: net.Socket) => void
+  callback: (error: Error | null, opened?: Opened) => void
 ): void => {
-  let socket: net.Socket
+  let opened: Opened
   try {
-    socket = opener.connect(...args)
+    opened = opener.connect(args)
   } catch (error) {
     process.nextTick(callback, error instanceof Error ? error : new Error(String(error)))
     return
   }
+  const socket = opened.socket
   const onError = (error: Error) => callback(error)
   socket.once("error", onError)
   socket.once(opener.ready, () => {
     socket.off("error", onError)
     socket.setNoDelay(true)
-    callback(null, socket)
+    callback(null, opened)
   })
 }
 
@@ -92,10 +104,10 @@ export type Open = (
  * @since 0.1.0
  */
 export const streamOpen = (opener: Opener): Open => (args, callback) =>
-  openSocket(opener, args, (error, socket) =>
-    error !== null || socket === undefined
+  openSocket(opener, args, (error, opened) =>
+    error !== null || opened === undefined
       ? callback(error)
-      : callback(null, (handlers) => SocketLink.make(socket, handlers)))
+      : callback(null, (handlers) => SocketLink.make(opened.socket, handlers, { reads: opened.reads })))
 
 const linkOf = (
   makeLink: (handlers: SocketLink.Handlers) => SocketLink.SocketLink,

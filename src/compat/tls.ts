@@ -40,7 +40,7 @@ export const createServer = (
 ): Server => new Server(Array.isArray(options) ? { applications: options } : options as ServerOptions, listener)
 
 const client = makeClient("tls", streamOpen({
-  connect: tls.connect as (...args: Array<unknown>) => tls.TLSSocket,
+  connect: (args) => ({ socket: (tls.connect as (...args: Array<unknown>) => tls.TLSSocket)(...args) }),
   ready: "secureConnect"
 }))
 

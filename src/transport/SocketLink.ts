@@ -1,12 +1,14 @@
 /**
  * A Node stream socket (`net.Socket`, `tls.TLSSocket`) as a link of
  * NUL-terminated frames, driven by callbacks rather than fibers: for the
- * callback facade, which must not run a fiber per message. Messages written
- * in the same tick go out in one write.
+ * callback facade, which must not run a fiber per message. The first message
+ * of a tick is written at once; the ones after it in the same tick go out
+ * together in one more write.
  *
  * @since 0.1.0
  */
 import type { EventEmitter } from "node:events"
+import type { OnReadOpts } from "node:net"
 import type { Duplex } from "node:stream"
 import type { Link } from "../engine/Engine.js"
 import * as Framing from "../wire/Framing.js"
@@ -22,6 +24,55 @@ export interface Handlers {
   readonly onClose: (error: Error | undefined) => void
 }
 
+// The size of Node's own reads.
+const READ_BUFFER_SIZE = 64 * 1024
+
+// One buffer serves every socket read through `DirectReads`: each read is
+// handed to its link synchronously, before the next read can happen, and
+// the link copies what it keeps (the frame decoder does).
+let sharedReadBuffer: Buffer | undefined
+
+/**
+ * The reads of a socket opened with an `onread` option (`net.connect` has
+ * one): each read goes straight to the link, past the stream machinery: no
+ * 'data' event and no buffer allocated per read, which shortens every round
+ * trip. Reads that come before the link listens are kept for it; reads
+ * after it stopped listening are dropped, as 'data' with no listener is.
+ *
+ * @since 0.1.0
+ */
+export class DirectReads {
+  /** The `onread` option to open the socket with. */
+  readonly onread: OnReadOpts
+  private receiver: ((chunk: Buffer) => void) | undefined = undefined
+  private early: Array<Buffer> | undefined = []
+
+  constructor() {
+    sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_SIZE)
+    this.onread = {
+      buffer: sharedReadBuffer,
+      callback: (length, buffer) => {
+        this.deliver(length, buffer as Buffer)
+        return true // keep reading
+      }
+    }
+  }
+
+  /** Sets who gets the reads (`undefined`: nobody, from now on). */
+  listen(receiver: ((chunk: Buffer) => void) | undefined): void {
+    this.receiver = receiver
+    const early = this.early
+    this.early = undefined
+    if (receiver === undefined || early === undefined) return
+    for (const chunk of early) receiver(chunk)
+  }
+
+  private deliver(length: number, buffer: Buffer): void {
+    if (this.receiver !== undefined) this.receiver(buffer.subarray(0, length))
+    else this.early?.push(Buffer.from(buffer.subarray(0, length)))
+  }
+}
+
 /**
  * What the callback links share: reporting frames and the close to their
  * handlers, remembering the first failure, and letting no exception from a
@@ -35,18 +86,28 @@ export abstract class CallbackLink<S extends EventEmitter> implements Link {
   protected closed = false
   private failure: Error | undefined = undefined
 
+  /**
+   * Received data comes as `dataEvent` events of the socket, or through
+   * `reads`. A subclass calls `start` once it is ready to receive.
+   */
   constructor(
     readonly socket: S,
     protected readonly handlers: Handlers,
     readonly remoteAddress: string | undefined,
-    private readonly dataEvent: string
+    private readonly dataEvent: string,
+    private readonly reads?: DirectReads | undefined
   ) {
     this.onData = this.onData.bind(this)
     this.onError = this.onError.bind(this)
     this.onClose = this.onClose.bind(this)
-    socket.on(dataEvent, this.onData)
-    socket.on("error", this.onError)
-    socket.on("close", this.onClose)
+  }
+
+  /** Starts listening (data read before this through `reads` comes now). */
+  protected start(): void {
+    this.socket.on("error", this.onError)
+    this.socket.on("close", this.onClose)
+    if (this.reads === undefined) this.socket.on(this.dataEvent, this.onData)
+    else this.reads.listen(this.onData)
   }
 
   abstract send(text: string): void
@@ -63,7 +124,8 @@ export abstract class CallbackLink<S extends EventEmitter> implements Link {
    * 'error' event with no listener would crash the process.
    */
   detach(): void {
-    this.socket.off(this.dataEvent, this.onData)
+    if (this.reads === undefined) this.socket.off(this.dataEvent, this.onData)
+    else this.reads.listen(undefined)
     this.socket.off("close", this.onClose)
   }
 
@@ -97,19 +159,26 @@ class FramedSocket extends CallbackLink<Duplex> {
   private outbox: Array<string> = []
   private flushScheduled = false
 
-  constructor(socket: Duplex, handlers: Handlers, maxMessageSize: number | undefined) {
-    super(socket, handlers, (socket as { remoteAddress?: string }).remoteAddress, "data")
+  constructor(socket: Duplex, handlers: Handlers, maxMessageSize: number | undefined, reads: DirectReads | undefined) {
+    super(socket, handlers, (socket as { remoteAddress?: string }).remoteAddress, "data", reads)
     this.decoder = Framing.makeDecoder({ maxMessageSize })
     this.flush = this.flush.bind(this)
+    this.start()
   }
 
+  // The first message of a tick is written at once: a lone reply or call
+  // (the sequential case) goes out before the rest of its handler's work,
+  // which shortens the round trip. Messages that follow it in the same tick
+  // are batched into one write on the next tick.
   send(text: string): void {
     if (this.closed) return
-    this.outbox.push(text)
-    if (!this.flushScheduled) {
-      this.flushScheduled = true
-      process.nextTick(this.flush)
+    if (this.flushScheduled) {
+      this.outbox.push(text)
+      return
     }
+    this.flushScheduled = true
+    process.nextTick(this.flush)
+    this.socket.write(text + Framing.TERMINATOR)
   }
 
   close(): void {
@@ -154,12 +223,13 @@ export interface SocketLink extends Link {
 /**
  * Frames `socket`. Frames and the close are reported to `handlers`; an
  * exception thrown by `onFrame` fails the link instead of escaping into the
- * socket's events.
+ * socket's events. A socket opened with the `onread` of `reads` is read
+ * through it.
  *
  * @since 0.1.0
  */
 export const make = (
   socket: Duplex,
   handlers: Handlers,
-  options?: { readonly maxMessageSize?: number | undefined }
-): SocketLink => new FramedSocket(socket, handlers, options?.maxMessageSize)
+  options?: { readonly maxMessageSize?: number | undefined; readonly reads?: DirectReads | undefined }
+): SocketLink => new FramedSocket(socket, handlers, options?.maxMessageSize, options?.reads)

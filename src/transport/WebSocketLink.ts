@@ -15,6 +15,7 @@ export {
 class WebSocketLinkImpl extends CallbackLink<WebSocket> {
   constructor(socket: WebSocket, handlers: Handlers, remoteAddress: string | undefined) {
     super(socket, handlers, remoteAddress, "message")
+    this.start()
   }
 
   send(text: string): void {
