@@ -1306,6 +1306,28 @@ describe("server", () => {
     results.forEach((result, i) => expect(result[0] === texts[i], `connection ${i}`).toBe(true))
   })
 
+  it("connect(app, client, port, host, listener, callback): the listener is net.connect's connect listener", async () => {
+    const { port } = await serve(jstp, [calcApp().app])
+    let heard = 0
+    const outcome = await outcomeOf(jstp.net.connect, "calc", noReconnect(), port, HOST, () => heard++)
+    expect(outcome.error).toBe(null)
+    expect(heard).toBe(1)
+    expect(await call(outcome.connection!, "calc", "add", [1, 2])).toEqual([3])
+  })
+
+  beyond("2.3.0's client socket emits 'data' events; the facade reads it through net.connect's onread")(
+    "a net client's socket is read through onread: it emits no 'data' events, and its calls work",
+    async () => {
+      const { port } = await serve(jstp, [calcApp().app])
+      const { connection } = await connect(jstp, "calc", noReconnect(), port)
+      const socket = connection.getTransport() as Net.Socket
+      let data = 0
+      socket.on("data", () => data++)
+      expect(await call(connection, "calc", "add", [20, 22])).toEqual([42])
+      expect(data).toBe(0)
+    }
+  )
+
   it("createServer(applications, listener): the listener gets each new connection ('connect')", async () => {
     const connected: Array<Connection> = []
     const { server, port } = await serve(jstp, [calcApp().app], (connection) => connected.push(connection))

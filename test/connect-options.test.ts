@@ -38,6 +38,19 @@ describe("connectOptions: net.connect's arguments as one options object", () => 
         [{ port: String(port), host: "127.0.0.1", noDelay: true }],
         ["/nonexistent/jstp.sock"],
         [{ path: "/nonexistent/jstp.sock" }],
+        [{ path: "/nonexistent/jstp.sock", port, host: "127.0.0.1" }],
+        // Inherited options and getters count, as they do for net.connect.
+        [Object.create({ port, host: "127.0.0.1" })],
+        [new (class {
+          get port() {
+            return port
+          }
+          get host() {
+            return "127.0.0.1"
+          }
+        })()],
+        [port, () => {}],
+        ["-1"],
         [],
         [{}],
         [null],
@@ -52,17 +65,21 @@ describe("connectOptions: net.connect's arguments as one options object", () => 
         const expected = await outcome(() => (Net.connect as (...args: Array<unknown>) => Net.Socket)(...args))
         const actual = await outcome(() => Net.connect(connectOptions(args, onread)))
         expect(actual, JSON.stringify(args)).toBe(expected)
-        if (args[0] === port) expect(actual).toBe(`connects to ${port}`)
+        const first = args[0] as { port?: unknown; path?: unknown } | undefined
+        if (first === port || (first?.port === port && first.path === undefined)) {
+          expect(actual, JSON.stringify(args)).toBe(`connects to ${port}`)
+        }
       }
     } finally {
       server.close()
     }
   })
 
-  it("sets onread, and leaves the caller's options object as it was", () => {
-    const given = { port: 1, host: "127.0.0.1" }
+  it("sets onread (over one given), with the given options as own properties, and leaves the caller's object as it was", () => {
+    const given = { port: 1, host: "127.0.0.1", onread: { buffer: Buffer.alloc(1), callback: () => true } }
     const options = connectOptions([given], onread)
-    expect(options).toEqual({ port: 1, host: "127.0.0.1", onread })
-    expect(given).toEqual({ port: 1, host: "127.0.0.1" })
+    expect({ ...options }).toEqual({ port: 1, host: "127.0.0.1", onread })
+    expect(given.onread).not.toBe(onread)
+    expect(Object.keys(given)).toEqual(["port", "host", "onread"])
   })
 })

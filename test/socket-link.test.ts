@@ -96,15 +96,36 @@ describe("the facade's socket link", () => {
       expect(a.frames).toEqual(["{a:'жжж'}", "{d:2}"])
     })
 
-    it("keeps what is read before the link listens, and drops what comes after it detached", () => {
+    it("hands what is read before the link listens to it on the next tick, before later reads; drops what comes after it detached", async () => {
       const reads = new SocketLink.DirectReads()
       read(reads, "{a:1}\0{b:")
       read(reads, "2}\0")
-      const { link, frames } = readLink(reads)
-      expect(frames).toEqual(["{a:1}", "{b:2}"])
-      link.detach()
+      const frames: Array<string> = []
+      // The handler uses the link: it must not run before make returns.
+      const link: SocketLink.SocketLink = SocketLink.make(new PassThrough(), {
+        onFrame: (text) => frames.push(`${text} ${link.remoteAddress ?? "-"}`),
+        onClose: () => {}
+      }, { reads })
       read(reads, "{c:3}\0")
-      expect(frames).toEqual(["{a:1}", "{b:2}"])
+      expect(frames).toEqual([])
+      await new Promise((resolve) => process.nextTick(resolve))
+      expect(frames).toEqual(["{a:1} -", "{b:2} -", "{c:3} -"])
+      read(reads, "{d:4}\0")
+      expect(frames).toHaveLength(4)
+      link.detach()
+      read(reads, "{e:5}\0")
+      await new Promise((resolve) => process.nextTick(resolve))
+      expect(frames).toEqual(["{a:1} -", "{b:2} -", "{c:3} -", "{d:4} -"])
+    })
+
+    it("reads nothing for a link that detached before its early reads were handed over", async () => {
+      const reads = new SocketLink.DirectReads()
+      read(reads, "{a:1}\0")
+      const { link, frames } = readLink(reads)
+      link.detach()
+      await new Promise((resolve) => process.nextTick(resolve))
+      read(reads, "{b:2}\0")
+      expect(frames).toEqual([])
     })
   })
 })

@@ -36,8 +36,10 @@ let sharedReadBuffer: Buffer | undefined
  * The reads of a socket opened with an `onread` option (`net.connect` has
  * one): each read goes straight to the link, past the stream machinery: no
  * 'data' event and no buffer allocated per read, which shortens every round
- * trip. Reads that come before the link listens are kept for it; reads
- * after it stopped listening are dropped, as 'data' with no listener is.
+ * trip. Reads that come before the link listens are kept, and handed to it
+ * on the next tick (its owner may still be setting up when it starts to
+ * listen), before any later read; reads after it stopped listening are
+ * dropped, as 'data' with no listener is.
  *
  * @since 0.1.0
  */
@@ -45,6 +47,7 @@ export class DirectReads {
   /** The `onread` option to open the socket with. */
   readonly onread: OnReadOpts
   private receiver: ((chunk: Buffer) => void) | undefined = undefined
+  // Copies of the reads not yet handed over; undefined once there are none.
   private early: Array<Buffer> | undefined = []
 
   constructor() {
@@ -61,15 +64,19 @@ export class DirectReads {
   /** Sets who gets the reads (`undefined`: nobody, from now on). */
   listen(receiver: ((chunk: Buffer) => void) | undefined): void {
     this.receiver = receiver
-    const early = this.early
+    if (receiver === undefined || this.early?.length === 0) this.early = undefined
+    else if (this.early !== undefined) process.nextTick(() => this.handOverEarly())
+  }
+
+  private handOverEarly(): void {
+    const early = this.early ?? []
     this.early = undefined
-    if (receiver === undefined || early === undefined) return
-    for (const chunk of early) receiver(chunk)
+    for (const chunk of early) this.receiver?.(chunk)
   }
 
   private deliver(length: number, buffer: Buffer): void {
-    if (this.receiver !== undefined) this.receiver(buffer.subarray(0, length))
-    else this.early?.push(Buffer.from(buffer.subarray(0, length)))
+    if (this.early !== undefined) this.early.push(Buffer.from(buffer.subarray(0, length)))
+    else this.receiver?.(buffer.subarray(0, length))
   }
 }
 
