@@ -69,7 +69,9 @@ const callScenarios: ReadonlyArray<CallScenario> = [
     connections: 10,
     inFlight: 100,
     warmupCalls: 20_000,
-    calls: 200_000,
+    // Rounds of about 0.3 s (ours) to 0.8 s (the reference): long enough that
+    // a stall of the machine for a tenth of a second moves a result little.
+    calls: 400_000,
     rounds: 5,
     payloadBytes: 100
   },
@@ -81,8 +83,8 @@ const callScenarios: ReadonlyArray<CallScenario> = [
     // Both implementations are still being optimized by V8 until about
     // 8,000 calls one at a time (node --trace-opt; calls/s rises until then).
     warmupCalls: 10_000,
-    calls: 20_000,
-    rounds: 5,
+    calls: 40_000,
+    rounds: 10,
     payloadBytes: 100
   }
 ]
