@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from "node:events"
 import * as Versions from "../engine/Versions.js"
-import { type CloseReason, Engine, type Link, type LogEvent, type Options as EngineOptions } from "../engine/Engine.js"
+import { type CloseReason, Engine, type Link, type LogEvent, type Options as EngineOptions, type Reply } from "../engine/Engine.js"
 import * as ErrorPayload from "../engine/ErrorPayload.js"
 import type * as SocketLink from "../transport/SocketLink.js"
 import * as Message from "../wire/Message.js"
@@ -326,20 +326,33 @@ export class Connection extends EventEmitter {
   }
 
   private request(iface: string, method: string, args: Array<unknown>, callback: Callback | null | undefined, resend: boolean): void {
-    const reply = (error: Message.ErrorPayload | undefined, values: ReadonlyArray<unknown>) => {
-      if (error === undefined) return callback?.(null, ...values)
-      // Only a callback lost here, in a restore, is issued again; a -1 the
-      // peer answered is its answer.
-      if (resend && error === ErrorPayload.callbackLost) {
-        const current = (this.session?.connection as Connection | undefined) ?? this
-        return current.request(iface, method, args, callback, true)
-      }
-      this.fail(callback, RemoteError.fromPayload(error))
-    }
+    // A reply is held until the answer comes, so it holds only what it needs:
+    // a plain call's does not keep its arguments.
+    const reply = resend ? this.resendingReply(iface, method, args, callback) : this.plainReply(callback)
     try {
       this.engine.call(iface, method, args, reply)
     } catch (error) {
       this.fail(callback, error instanceof Error ? error : new Error(String(error)))
+    }
+  }
+
+  private plainReply(callback: Callback | null | undefined): Reply {
+    return (error, values) => {
+      if (error === undefined) return callback?.(null, ...values)
+      this.fail(callback, RemoteError.fromPayload(error))
+    }
+  }
+
+  // Only a callback lost here, in a restore, is issued again; a -1 the peer
+  // answered is its answer.
+  private resendingReply(iface: string, method: string, args: Array<unknown>, callback: Callback | null | undefined): Reply {
+    return (error, values) => {
+      if (error === undefined) return callback?.(null, ...values)
+      if (error === ErrorPayload.callbackLost) {
+        const current = (this.session?.connection as Connection | undefined) ?? this
+        return current.request(iface, method, args, callback, true)
+      }
+      this.fail(callback, RemoteError.fromPayload(error))
     }
   }
 

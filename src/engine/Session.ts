@@ -77,7 +77,7 @@ export class Session extends Map<string, unknown> {
 
   /** Keeps a sent request until the peer acknowledges it. */
   bufferMessage(id: number, text: string): void {
-    this.buffer.set(Math.abs(id), text)
+    this.buffer.set(Math.abs(id), flatten(text))
     this.latestBufferedMessageId = id
   }
 
@@ -105,6 +105,19 @@ export class Session extends Map<string, unknown> {
  */
 export class SessionFormatError extends TypeError {
   override readonly name = "SessionFormatError"
+}
+
+// A serialized message is a concatenation: the engine holds it as a rope of
+// the pieces it was built from. Kept in the buffer until acknowledged, a rope
+// keeps all its pieces alive, and under sustained load the garbage collector
+// promotes them to the old generation: a pipelined client spent over a third
+// of its time in scavenges (a third as much flat, or less). Running a regular
+// expression over a string makes the engine flatten it in place; a message
+// never holds a NUL, so the scan finds nothing.
+const NUL = /\0/
+const flatten = (text: string): string => {
+  NUL.test(text)
+  return text
 }
 
 const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0
