@@ -26,6 +26,20 @@ export const ERR_INTERNAL_API_ERROR = 16
 /** @since 0.1.0 */
 export const ERR_INVALID_SIGNATURE = 17
 
+// The standard codes by the names of their constants.
+const codes = {
+  ERR_CALLBACK_LOST,
+  ERR_NO_HANDSHAKE_RESPONSE,
+  ERR_APP_NOT_FOUND,
+  ERR_AUTH_FAILED,
+  ERR_INTERFACE_NOT_FOUND,
+  ERR_INTERFACE_INCOMPATIBLE,
+  ERR_METHOD_NOT_FOUND,
+  ERR_NOT_A_SERVER,
+  ERR_INTERNAL_API_ERROR,
+  ERR_INVALID_SIGNATURE
+}
+
 /**
  * The default message of each standard code.
  *
@@ -44,26 +58,19 @@ export const defaultMessages: Readonly<Record<number, string>> = Object.freeze({
   [ERR_INVALID_SIGNATURE]: "Invalid signature"
 })
 
+const names: Readonly<Record<number, string>> = Object.freeze(
+  Object.fromEntries(Object.entries(codes).map(([name, code]) => [code, name]))
+)
+
+const entryOf = (table: Readonly<Record<number, string>>, code: number): string | undefined =>
+  Object.prototype.hasOwnProperty.call(table, code) ? table[code] : undefined
+
 /**
  * The default message of `code`, if it is a standard code.
  *
  * @since 0.1.0
  */
-export const defaultMessage = (code: number): string | undefined =>
-  Object.prototype.hasOwnProperty.call(defaultMessages, code) ? defaultMessages[code] : undefined
-
-const names: Readonly<Record<number, string>> = Object.freeze({
-  [ERR_CALLBACK_LOST]: "ERR_CALLBACK_LOST",
-  [ERR_NO_HANDSHAKE_RESPONSE]: "ERR_NO_HANDSHAKE_RESPONSE",
-  [ERR_APP_NOT_FOUND]: "ERR_APP_NOT_FOUND",
-  [ERR_AUTH_FAILED]: "ERR_AUTH_FAILED",
-  [ERR_INTERFACE_NOT_FOUND]: "ERR_INTERFACE_NOT_FOUND",
-  [ERR_INTERFACE_INCOMPATIBLE]: "ERR_INTERFACE_INCOMPATIBLE",
-  [ERR_METHOD_NOT_FOUND]: "ERR_METHOD_NOT_FOUND",
-  [ERR_NOT_A_SERVER]: "ERR_NOT_A_SERVER",
-  [ERR_INTERNAL_API_ERROR]: "ERR_INTERNAL_API_ERROR",
-  [ERR_INVALID_SIGNATURE]: "ERR_INVALID_SIGNATURE"
-})
+export const defaultMessage = (code: number): string | undefined => entryOf(defaultMessages, code)
 
 /**
  * The constant's name of `code` (`ERR_APP_NOT_FOUND` for 10), if it is a
@@ -71,5 +78,4 @@ const names: Readonly<Record<number, string>> = Object.freeze({
  *
  * @since 0.1.0
  */
-export const nameOf = (code: number): string | undefined =>
-  Object.prototype.hasOwnProperty.call(names, code) ? names[code] : undefined
+export const nameOf = (code: number): string | undefined => entryOf(names, code)
