@@ -579,12 +579,10 @@ export const connect = <R = never>(
       maxMessageSize: options.maxMessageSize,
       maxBuffered: options.maxBuffered,
       ...(options.onMessage === undefined ? {} : traceOf(options.onMessage)),
-      onEvent: options.onEvent === undefined
-        ? (iface, event, args) => deliver(listeners, iface, event, args)
-        : (iface, event, args) => {
-          options.onEvent!({ iface, event, args })
-          deliver(listeners, iface, event, args)
-        },
+      onEvent: (iface, event, args) => {
+        options.onEvent?.({ iface, event, args })
+        deliver(listeners, iface, event, args)
+      },
       onClose: (reason, cause) => {
         closeInfo.reason = reason
         closeInfo.cause = cause
