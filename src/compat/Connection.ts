@@ -346,13 +346,11 @@ export class Connection extends EventEmitter {
   // Only a callback lost here, in a restore, is issued again; a -1 the peer
   // answered is its answer.
   private resendingReply(iface: string, method: string, args: Array<unknown>, callback: Callback | null | undefined): Reply {
+    const plain = this.plainReply(callback)
     return (error, values) => {
-      if (error === undefined) return callback?.(null, ...values)
-      if (error === ErrorPayload.callbackLost) {
-        const current = (this.session?.connection as Connection | undefined) ?? this
-        return current.request(iface, method, args, callback, true)
-      }
-      this.fail(callback, RemoteError.fromPayload(error))
+      if (error !== ErrorPayload.callbackLost) return plain(error, values)
+      const current = (this.session?.connection as Connection | undefined) ?? this
+      current.request(iface, method, args, callback, true)
     }
   }
 

@@ -47,10 +47,8 @@ const client = makeClient("net", streamOpen({
   // Reads go straight to the link (see SocketLink.DirectReads).
   connect: (args) => {
     const reads = new SocketLink.DirectReads()
-    const last = args[args.length - 1]
-    const socket = typeof last === "function"
-      ? net.connect(connectOptions(args, reads.onread), last as () => void)
-      : net.connect(connectOptions(args, reads.onread))
+    const listener = args[args.length - 1]
+    const socket = net.connect(connectOptions(args, reads.onread), typeof listener === "function" ? listener as () => void : undefined)
     return { socket, reads }
   },
   ready: "connect"
