@@ -11,6 +11,7 @@ import * as Connection from "../Connection.js"
 import type { ConnectionError, HandshakeError } from "../ConnectionError.js"
 import type * as RemoteError from "../RemoteError.js"
 import * as ErrorCode from "../wire/ErrorCode.js"
+import type { CloseReason } from "../engine/Engine.js"
 import * as Message from "../wire/Message.js"
 import { type Command, type Target, USAGE } from "./Command.js"
 import type { Api } from "./Completion.js"
@@ -71,28 +72,35 @@ interface Opened {
 // scope from another fiber would carry that fiber's FiberRefs along.
 interface Live {
   readonly command: Connect
+  /** Set before the session is live. */
   fiber: Fiber.RuntimeFiber<void> | undefined
-  /** Set once the first connection is open; replaced when connecting anew. */
+  /** Set before the session is live; replaced when connecting anew. */
   current: Opened | undefined
-  /** The link dropped; the session is being restored. */
-  reconnecting: boolean
-  /** The server lost the session; a new connection is being made. */
-  renewing: boolean
+  /**
+   * "reconnecting": the link dropped and the session is being restored;
+   * "renewing": the server lost the session and a new connection is being made.
+   */
+  state: "up" | "reconnecting" | "renewing"
 }
 
 const { printable } = Literal
 
+// `ERR_APP_NOT_FOUND (10)`, or `fallback (code)` for a code with no name.
+const codeText = (code: number, fallback?: string) => {
+  const name = ErrorCode.nameOf(code) ?? fallback
+  return name === undefined ? String(code) : `${name} (${code})`
+}
+
 const remoteText = (error: RemoteError.RemoteError, show: (value: unknown) => string) => {
-  const name = ErrorCode.nameOf(error.code)
   const info = error.info.length === 0 ? "" : ` ${show(error.info)}`
-  return `RemoteError ${name === undefined ? error.code : `${name} (${error.code})`}: ${printable(error.message)}${info}`
+  return `RemoteError ${codeText(error.code)}: ${printable(error.message)}${info}`
 }
 
 const handshakeText = (target: Target, error: HandshakeError) => {
   switch (error.reason) {
     case "Rejected":
       return `Handshake with ${target.url} failed: ${
-        error.code === undefined ? "" : `${ErrorCode.nameOf(error.code) ?? "error"} (${error.code}): `
+        error.code === undefined ? "" : `${codeText(error.code, "error")}: `
       }${printable(error.message)}`
     case "Timeout":
       return `Handshake with ${target.url} failed: ${error.message}`
@@ -135,7 +143,7 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
       terminal.setPrompt(
         live === undefined
           ? "jstp> "
-          : `${live.command.target.url} ${live.command.application}${live.reconnecting ? " (reconnecting)" : ""}> `
+          : `${live.command.target.url} ${live.command.application}${live.state === "up" ? "" : " (reconnecting)"}> `
       )
 
     // -v: the messages both ways; -vv: pings, pongs and heartbeats too.
@@ -192,7 +200,7 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
     const report = (session: Live, event: Connection.Lifecycle) => {
       switch (event._tag) {
         case "Disconnected":
-          session.reconnecting = true
+          session.state = "reconnecting"
           updatePrompt()
           return terminal.print(
             `Connection lost (${event.reason === "PeerClosed" ? "closed by the server" : "transport failure"}); reconnecting`,
@@ -201,7 +209,7 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
         case "Attempt":
           return terminal.print(`Reconnecting to ${session.command.target.url} (attempt ${event.attempt})`, "info")
         case "Restored":
-          session.reconnecting = false
+          session.state = "up"
           updatePrompt()
           return terminal.print("Reconnected: the session is restored", "info")
         case "Failed":
@@ -216,7 +224,7 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
       }
     }
 
-    const closedText = (reason: string) => {
+    const closedText = (reason: CloseReason) => {
       switch (reason) {
         case "PeerClosed":
           return "The server closed the connection"
@@ -229,16 +237,15 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
       }
     }
 
-    // Reports what happens to a connection's link until it closes for good;
-    // says why, and whether the server refused to restore the session.
+    // Reports what happens to a connection's link until it closes for good,
+    // and says why: "HandshakeRejected" if the server refused to restore the
+    // session.
     const followUntilClosed = (session: Live, opened: Opened) =>
       Effect.gen(function*() {
-        let refused = false
         for (;;) {
           const event = yield* Queue.take(opened.lifecycle)
           report(session, event)
-          if (event._tag === "Failed" && event.error.reason === "Rejected") refused = true
-          if (event._tag === "Closed") return { reason: event.reason, refused }
+          if (event._tag === "Closed") return event.reason
         }
       })
 
@@ -254,11 +261,10 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
     const supervise = (session: Live, first: Opened, scope: Scope.Scope): Effect.Effect<void> =>
       Effect.gen(function*() {
         for (let current = first;;) {
-          const { reason, refused } = yield* followUntilClosed(session, current)
+          const reason = yield* followUntilClosed(session, current)
           yield* Scope.close(current.scope, Exit.void)
-          if (!settings.reconnect || !refused) return end(session, closedText(reason))
-          session.reconnecting = true
-          session.renewing = true
+          if (!settings.reconnect || reason !== "HandshakeRejected") return end(session, closedText(reason))
+          session.state = "renewing"
           updatePrompt()
           terminal.print(`Connecting anew to ${session.command.target.url} (a new session)`, "info")
           const next = yield* open(session.command, scope).pipe(
@@ -270,8 +276,7 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
           )
           if (next._tag === "Left") return end(session, `Gave up on ${session.command.target.url}: connect again when it is back`)
           current = session.current = next.right
-          session.reconnecting = false
-          session.renewing = false
+          session.state = "up"
           updatePrompt()
           terminal.print(`Connected anew to ${session.command.target.url} (a new session)`, "info")
         }
@@ -282,7 +287,7 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
       if (session === undefined) return Effect.void
       live = undefined
       updatePrompt()
-      return session.fiber === undefined ? Effect.void : Fiber.interrupt(session.fiber)
+      return Fiber.interrupt(session.fiber!)
     })
 
     const connect = (command: Connect) =>
@@ -292,7 +297,7 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
           yield* disconnect
           terminal.print(`Disconnected from ${url}`, "info")
         }
-        const session: Live = { command, fiber: undefined, current: undefined, reconnecting: false, renewing: false }
+        const session: Live = { command, fiber: undefined, current: undefined, state: "up" }
         const opened = yield* Deferred.make<Opened, CommandFailed>()
         // The session's own fiber: it opens, follows and closes its connections.
         const run = Effect.scoped(Effect.gen(function*() {
@@ -321,13 +326,13 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
 
     // The session's connection, unless a new one is being made.
     const usable = Effect.flatMap(connected, (session) =>
-      session.renewing || session.current === undefined
+      session.state === "renewing"
         ? Effect.fail(
           new CommandFailed({
             message: `Not connected: connecting anew to ${session.command.target.url}; try again once connected`
           })
         )
-        : Effect.succeed({ session, connection: session.current.connection })
+        : Effect.succeed({ session, connection: session.current!.connection })
     )
 
     const failure = (what: string) => (error: RemoteError.RemoteError | ConnectionError) =>
@@ -346,13 +351,13 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
           return Effect.gen(function*() {
             const { connection, session } = yield* usable
             const what = `${command.iface}.${command.method}`
-            if (session.reconnecting) {
+            if (session.state !== "up") {
               terminal.print("The connection is down: the call is sent once it is restored (Ctrl-C cancels it)", "info")
             }
             const results = yield* connection.call(command.iface, command.method, command.args).pipe(
               Effect.mapError((error) =>
                 // The restore was refused: the call went with the old session.
-                error._tag === "ConnectionError" && error.reason === "Closed" && session.renewing
+                error._tag === "ConnectionError" && error.reason === "Closed" && session.state === "renewing"
                   ? new CommandFailed({
                     message: `${what} failed: the server lost the session before answering; the call may or may not have run`
                   })

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Data, Either } from "effect"
-import type { Address } from "../transport/Address.js"
+import { type Address, urlHost } from "../transport/Address.js"
 import * as Serde from "../wire/Serde.js"
 
 /**
@@ -79,6 +79,8 @@ export const SCHEMES = ["jstp", "jstps", "ws", "wss", "ipc"] as const
 
 const DEFAULT_SCHEME = "jstps"
 
+const namesStartingWith = (word: string) => NAMES.filter((name) => name.startsWith(word))
+
 /**
  * The command a word names: the whole name or a prefix of exactly one
  * (`ca` is `call`), as 2.x's CLI allows.
@@ -86,7 +88,7 @@ const DEFAULT_SCHEME = "jstps"
  * @since 0.1.0
  */
 export const resolveName = (word: string): string | undefined => {
-  const matches = NAMES.filter((name) => name.startsWith(word))
+  const matches = namesStartingWith(word)
   return matches.includes(word as (typeof NAMES)[number]) ? word : matches.length === 1 ? matches[0] : undefined
 }
 
@@ -110,18 +112,20 @@ const words = (text: string, count: number): [Array<string>, string] => {
 
 const argumentsOf = (text: string): Either.Either<ReadonlyArray<unknown>, CommandError> => {
   if (text.trim() === "") return Either.right([])
-  try {
-    // The newline ends a `//` comment the arguments may end with.
-    return Either.right(Serde.parse(`[${text}\n]`) as ReadonlyArray<unknown>)
-  } catch (error) {
-    // Positions count from the start of what was typed, not of the "[" added.
-    const problem = (error instanceof Error ? error.message : String(error))
-      .replace(/at position (\d+)/, (_, position: string) => `at position ${Math.max(0, Number(position) - 1)}`)
-    return fail(
-      "BadArguments",
-      `The arguments are not a valid literal (${problem}): ${text}. Write them as in JavaScript: 1, 'text', { key: [true, null] }`
-    )
-  }
+  // The newline ends a `//` comment the arguments may end with.
+  return Either.mapBoth(Serde.parseEither(`[${text}\n]`), {
+    onLeft: (error) => {
+      // Positions count from the start of what was typed, not of the "[" added.
+      const problem = error.message
+        .replace(/at position (\d+)/, (_, position: string) => `at position ${Math.max(0, Number(position) - 1)}`)
+      return new CommandError({
+        reason: "BadArguments",
+        message:
+          `The arguments are not a valid literal (${problem}): ${text}. Write them as in JavaScript: 1, 'text', { key: [true, null] }`
+      })
+    },
+    onRight: (value) => value as ReadonlyArray<unknown>
+  })
 }
 
 const PORT = /^\d{1,5}$/
@@ -162,8 +166,7 @@ export const parseTarget = (text: string): Either.Either<Target, CommandError> =
   if (!PORT.test(portText) || port < 1 || port > 65535) {
     return fail("BadTarget", `The port must be a number from 1 to 65535: ${portText}`)
   }
-  const shownHost = host.includes(":") ? `[${host}]` : host
-  const url = `${scheme}://${shownHost}:${port}${path ?? ""}`
+  const url = `${scheme}://${urlHost(host)}:${port}${path ?? ""}`
   const defaultScheme = separator === -1
   switch (scheme) {
     case "jstp":
@@ -207,7 +210,7 @@ export const parse = (line: string): Either.Either<Command, CommandError> | unde
       if (rest !== "") return fail("BadArguments", `${name} takes no arguments. Usage: ${USAGE[name]}`)
       return Either.right({ _tag: name === "disconnect" ? "Disconnect" : name === "exit" ? "Exit" : "Help" })
     default: {
-      const candidates = NAMES.filter((name) => name.startsWith(word))
+      const candidates = namesStartingWith(word)
       return candidates.length > 1
         ? fail("UnknownCommand", `Ambiguous command '${word}': ${candidates.join(", ")}`)
         : fail("UnknownCommand", `Unknown command '${word}'. Commands: ${NAMES.join(", ")} (help shows how to write them)`)

@@ -77,7 +77,6 @@ const show = (value: unknown, style: Style, depth: number, seen: Set<object>): s
     case "boolean":
       return paint(style, YELLOW, String(value))
     case "undefined":
-      return paint(style, GREY, "undefined")
     case "function":
     case "symbol":
       return paint(style, GREY, "undefined")

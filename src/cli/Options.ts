@@ -106,7 +106,6 @@ export const parse = (argv: ReadonlyArray<string>): Either.Either<Options, Usage
       return fail(`${name} takes no value`)
     }
     switch (name) {
-      case "-v":
       case "--verbose":
         verbose++
         break

@@ -52,10 +52,14 @@ export type Address =
   }
   | WebSocketAddress
 
-const hostOf = (host: string | undefined) => {
-  const name = host ?? "localhost"
-  return name.includes(":") ? `[${name}]` : name
-}
+/**
+ * A host as a URL writes it: an IPv6 address in brackets.
+ *
+ * @since 0.1.0
+ */
+export const urlHost = (host: string): string => host.includes(":") ? `[${host}]` : host
+
+const hostOf = (host: string | undefined) => urlHost(host ?? "localhost")
 
 /**
  * The URL a WebSocket address dials.
