@@ -30,6 +30,13 @@ const left = <A, E>(either: Either.Either<A, E> | undefined): E => {
 const ANSI = /\u001b\[\d+m/g
 const stripAnsi = (text: string): string => text.replace(ANSI, "")
 
+/** Checks `fn(input)` is `expected` (Object.is) for each case. */
+const each = <I, O>(fn: (input: I) => O, cases: ReadonlyArray<readonly [I, O]>): void => {
+  for (const [input, expected] of cases) {
+    expect(fn(input), typeof input === "bigint" ? `${input}n` : JSON.stringify(input)).toBe(expected)
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Literal
 // ---------------------------------------------------------------------------
@@ -117,33 +124,37 @@ describe("Literal.format (examples)", () => {
   })
 
   it("writes the primitives as JavaScript does, -0 included", () => {
-    expect(Literal.format(1)).toBe("1")
-    expect(Literal.format(-0)).toBe("-0")
-    expect(Literal.format(0)).toBe("0")
-    expect(Literal.format(1.5e300)).toBe("1.5e+300")
-    expect(Literal.format(true)).toBe("true")
-    expect(Literal.format(false)).toBe("false")
-    expect(Literal.format(null)).toBe("null")
-    expect(Literal.format(undefined)).toBe("undefined")
-    expect(Literal.format(10n)).toBe("10n")
-    expect(Literal.format(NaN)).toBe("NaN")
-    expect(Literal.format(-Infinity)).toBe("-Infinity")
+    each(Literal.format, [
+      [1, "1"],
+      [-0, "-0"],
+      [0, "0"],
+      [1.5e300, "1.5e+300"],
+      [true, "true"],
+      [false, "false"],
+      [null, "null"],
+      [undefined, "undefined"],
+      [10n, "10n"],
+      [NaN, "NaN"],
+      [-Infinity, "-Infinity"]
+    ])
     expect(Serde.parse(Literal.format(NaN))).toBeNaN()
     expect(Serde.parse(Literal.format(-Infinity))).toBe(-Infinity)
     expect(Object.is(Serde.parse(Literal.format(-0)), -0)).toBe(true)
   })
 
   it("escapes quotes, backslashes, control characters, line separators and lone surrogates", () => {
-    expect(Literal.quote("a\\b")).toBe("'a\\\\b'")
-    expect(Literal.quote("\n\r\t\b\f\v")).toBe("'\\n\\r\\t\\b\\f\\v'")
-    expect(Literal.quote("\0\u0001\u001f\u007f")).toBe("'\\u0000\\u0001\\u001f\\u007f'")
-    expect(Literal.quote("\u2028\u2029")).toBe("'\\u2028\\u2029'")
-    expect(Literal.quote("\ud800")).toBe("'\\ud800'")
-    expect(Literal.quote("\udc00x")).toBe("'\\udc00x'")
-    expect(Literal.quote("\udc00\ud800")).toBe("'\\udc00\\ud800'")
-    // A surrogate pair and other unicode are shown as they are.
-    expect(Literal.quote("😀 é 世界")).toBe("'😀 é 世界'")
-    expect(Literal.quote("\ud800😀")).toBe("'\\ud800😀'")
+    each(Literal.quote, [
+      ["a\\b", "'a\\\\b'"],
+      ["\n\r\t\b\f\v", "'\\n\\r\\t\\b\\f\\v'"],
+      ["\0\u0001\u001f\u007f", "'\\u0000\\u0001\\u001f\\u007f'"],
+      ["\u2028\u2029", "'\\u2028\\u2029'"],
+      ["\ud800", "'\\ud800'"],
+      ["\udc00x", "'\\udc00x'"],
+      ["\udc00\ud800", "'\\udc00\\ud800'"],
+      // A surrogate pair and other unicode are shown as they are.
+      ["😀 é 世界", "'😀 é 世界'"],
+      ["\ud800😀", "'\\ud800😀'"]
+    ])
   })
 
   it("keeps holes as holes, a trailing one with a comma of its own", () => {
@@ -319,12 +330,7 @@ describe("Command.parseTarget", () => {
 describe("Command.resolveName", () => {
   it("takes whole names and unambiguous prefixes", () => {
     for (const name of Command.NAMES) expect(Command.resolveName(name)).toBe(name)
-    expect(Command.resolveName("ca")).toBe("call")
-    expect(Command.resolveName("co")).toBe("connect")
-    expect(Command.resolveName("d")).toBe("disconnect")
-    expect(Command.resolveName("ev")).toBe("event")
-    expect(Command.resolveName("ex")).toBe("exit")
-    expect(Command.resolveName("h")).toBe("help")
+    each(Command.resolveName, [["ca", "call"], ["co", "connect"], ["d", "disconnect"], ["ev", "event"], ["ex", "exit"], ["h", "help"]])
   })
 
   it("refuses ambiguous prefixes and other words", () => {
@@ -551,13 +557,15 @@ describe("Options.parse", () => {
   })
 
   it("counts -v, -vv and --verbose", () => {
-    expect(right(Options.parse(["-v"])).verbose).toBe(1)
-    expect(right(Options.parse(["-v", "-v"])).verbose).toBe(2)
-    expect(right(Options.parse(["-vv"])).verbose).toBe(2)
-    expect(right(Options.parse(["-vvv"])).verbose).toBe(3)
-    expect(right(Options.parse(["--verbose"])).verbose).toBe(1)
-    expect(right(Options.parse(["--verbose", "--verbose"])).verbose).toBe(2)
-    expect(right(Options.parse(["-v", "--verbose", "-vv"])).verbose).toBe(4)
+    each((argv: Array<string>) => right(Options.parse(argv)).verbose, [
+      [["-v"], 1],
+      [["-v", "-v"], 2],
+      [["-vv"], 2],
+      [["-vvv"], 3],
+      [["--verbose"], 1],
+      [["--verbose", "--verbose"], 2],
+      [["-v", "--verbose", "-vv"], 4]
+    ])
   })
 
   it("reads -R and --no-reconnect", () => {
@@ -585,13 +593,15 @@ describe("Options.parse", () => {
   })
 
   it("reads --pretty-print with an optional indent", () => {
-    expect(right(Options.parse(["-p"])).indent).toBe("  ")
-    expect(right(Options.parse(["--pretty-print"])).indent).toBe("  ")
-    expect(right(Options.parse(["-p", "4"])).indent).toBe("    ")
-    expect(right(Options.parse(["-p", "10"])).indent).toBe(" ".repeat(10))
-    expect(right(Options.parse(["-p", "\t"])).indent).toBe("\t")
-    expect(right(Options.parse(["--pretty-print=4"])).indent).toBe("    ")
-    expect(right(Options.parse(["--pretty-print=\t"])).indent).toBe("\t")
+    each((argv: Array<string>) => right(Options.parse(argv)).indent, [
+      [["-p"], "  "],
+      [["--pretty-print"], "  "],
+      [["-p", "4"], "    "],
+      [["-p", "10"], " ".repeat(10)],
+      [["-p", "\t"], "\t"],
+      [["--pretty-print=4"], "    "],
+      [["--pretty-print=\t"], "\t"]
+    ])
     expect(right(Options.parse(["-p", "4", "-v"]))).toEqual({ ...defaults, indent: "    ", verbose: 1 })
     expect(right(Options.parse(["-p", "-v"]))).toEqual({ ...defaults, indent: "  ", verbose: 1 })
   })
