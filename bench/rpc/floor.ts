@@ -1,6 +1,6 @@
 // The ceiling row of the RPC benchmark: the least a NUL-framed JSON echo can
-// do, with no protocol: our socket link (NUL framing, the writes of one tick
-// in one write) carrying JSON.parse and JSON.stringify, and nothing else (no
+// do, with no protocol: our socket link (NUL framing and its write batching)
+// carrying JSON.parse and JSON.stringify, and nothing else (no
 // engine, handshake, validation or session buffer). Whatever parses and
 // writes its messages has at least this work to do.
 import * as Net from "node:net"

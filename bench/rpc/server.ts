@@ -10,7 +10,7 @@ import { Effect } from "effect"
 import { Application, type Connection, Server } from "effect-jstp"
 import * as Floor from "./floor.js"
 import { isImpl, isParentMessage, type ServerMessage } from "./ipc.js"
-import { loadReference, type RefCallback } from "./reference.js"
+import { loadReference, type RefCallback, type RefServer } from "./reference.js"
 
 const send = (message: ServerMessage): void => {
   if (process.send === undefined) throw new Error("bench/rpc/server.ts must be started with child_process.fork")
@@ -64,20 +64,18 @@ const serveReference = async (): Promise<void> => {
   // An 'error' event without a listener would throw out of the socket handler.
   server.on("connect", (connection) => connection.on("error", () => {}))
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  await runListening(server, "the reference server", mdsfFallback)
+}
+
+const serveFloor = async (): Promise<void> => runListening(await Floor.serve(), "the floor server", null)
+
+// Reports a listening Node server ready, and closes it once asked to.
+const runListening = async (server: Pick<RefServer, "address" | "close">, what: string, mdsfFallback: boolean | null): Promise<void> => {
   const address = server.address()
-  if (address === null || typeof address === "string") throw new Error("the reference server has no TCP address")
+  if (address === null || typeof address === "string") throw new Error(`${what} has no TCP address`)
   send({ _tag: "Ready", port: address.port, mdsfFallback })
   await closeRequested
   // Resolves once the clients (closed by the parent first) are gone.
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-}
-
-const serveFloor = async (): Promise<void> => {
-  const server = await Floor.serve()
-  const address = server.address()
-  if (address === null || typeof address === "string") throw new Error("the floor server has no TCP address")
-  send({ _tag: "Ready", port: address.port, mdsfFallback: null })
-  await closeRequested
   await new Promise<void>((resolve) => server.close(() => resolve()))
 }
 
