@@ -5,7 +5,7 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import { join } from "node:path"
-import { root } from "./run.js"
+import { type Output, root, run } from "./run.js"
 
 export const BIN = join(root, "bin", "jstp-cli.js")
 
@@ -18,10 +18,13 @@ export const plain = (text: string): string => text.replace(ANSI, "").replace(/\
 const shellQuote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`
 
 export interface CliOptions {
-  readonly env?: Readonly<Record<string, string | undefined>>
+  readonly env?: Readonly<Record<string, string>>
   /** Run on a pseudo-terminal (prompt, colours, completion, history). */
   readonly tty?: boolean
 }
+
+// No history file unless a test asks for one.
+const envOf = (options: CliOptions): Record<string, string> => ({ JSTP_CLI_HISTORY: "", ...options.env })
 
 export class Cli {
   readonly child: ChildProcessWithoutNullStreams
@@ -34,8 +37,7 @@ export class Cli {
   private readonly waiters = new Set<() => void>()
 
   constructor(args: ReadonlyArray<string>, private readonly options: CliOptions = {}) {
-    const env: Record<string, string | undefined> = { ...process.env, JSTP_CLI_HISTORY: "", ...options.env }
-    for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name]
+    const env = { ...process.env, ...envOf(options) }
     this.child = options.tty === true
       ? spawn("script", ["-qfec", [process.execPath, BIN, ...args].map(shellQuote).join(" "), "/dev/null"], {
         cwd: root,
@@ -106,13 +108,5 @@ export class Cli {
 }
 
 /** Runs jstp-cli with `input` piped in, to the end. */
-export const runCli = async (
-  args: ReadonlyArray<string>,
-  input: string,
-  options: CliOptions = {}
-): Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }> => {
-  const cli = new Cli(args, options)
-  cli.type(input)
-  const code = await cli.end()
-  return { code, stdout: cli.stdout, stderr: cli.stderr }
-}
+export const runCli = (args: ReadonlyArray<string>, input: string, options: Pick<CliOptions, "env"> = {}): Promise<Output> =>
+  run(process.execPath, [BIN, ...args], 30_000, envOf(options), input)
