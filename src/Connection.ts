@@ -188,7 +188,13 @@ const toFailure = (error: Message.ErrorPayload) => {
   return remote
 }
 
-const invalidArgument = (cause: unknown) =>
+/**
+ * Internal: a request that could not be sent, as a `ConnectionError`
+ * (`BufferFull` or `InvalidArgument`).
+ *
+ * @since 0.1.0
+ */
+export const invalidArgument = (cause: unknown): ConnectionError =>
   new ConnectionError({
     reason: cause instanceof BufferFullError ? "BufferFull" : "InvalidArgument",
     message: cause instanceof Error ? cause.message : String(cause),
@@ -542,7 +548,7 @@ export const connect = <R = never>(
     const listeners = makeListeners()
     const closeInfo: { reason?: CloseReason; cause?: unknown } = {}
 
-    // One link: a dialled socket, framed, read by a fiber, in its own scope.
+    // One link: a dialled socket, read by a fiber, in its own scope.
     interface LiveLink {
       readonly framed: FramedLink
       readonly reader: Fiber.RuntimeFiber<Either.Either<void, TransportError>>
@@ -553,11 +559,16 @@ export const connect = <R = never>(
     const openLink = (address: Address) =>
       Effect.gen(function*() {
         const linkScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-        const framed = yield* Scope.extend(Dial.open(address, { maxMessageSize: options.maxMessageSize }), linkScope)
+        const framed = yield* Scope.extend(Dial.open(address, { maxMessageSize: options.maxMessageSize }), linkScope).pipe(
+          Effect.tapError(() => Scope.close(linkScope, Exit.void)),
+          Effect.mapError((error) =>
+            new HandshakeError({ reason: "Transport", message: `Could not reach the server: ${error.message}`, cause: error })
+          )
+        )
         const reader = yield* framed.run((text) => current.engine?.receive(text)).pipe(Effect.either, Effect.forkIn(linkScope))
         return { framed, reader, scope: linkScope } satisfies LiveLink
       })
-    // Waits for a handshake reply, failing if the link ends or time runs out.
+    // Waits for a handshake reply, failing if the link ends first.
     const awaitHandshake = (link: LiveLink, send: (done: (error: Message.ErrorPayload | undefined) => void) => void) =>
       Effect.async<void, HandshakeError>((resume) => {
         send((error) => resume(error === undefined ? Effect.void : Effect.fail(handshakeFailure(error, closeInfo))))
@@ -568,14 +579,30 @@ export const connect = <R = never>(
             message: Either.isLeft(end) ? `Could not reach the server: ${end.left.message}` : "Connection closed before the handshake completed",
             cause: Either.isLeft(end) ? end.left : undefined
           })))),
-        Effect.timeoutFail({ duration: handshakeTimeout, onTimeout: () => new HandshakeError({ reason: "Timeout", message: timeoutMessage }) }),
         Effect.tapError(() => Scope.close(link.scope, Exit.void))
       )
+    // Dials and handshakes (`send` sends the request) within handshakeTimeout.
+    const dialAndHandshake = (
+      address: Address,
+      send: (link: LiveLink, done: (error: Message.ErrorPayload | undefined) => void) => void
+    ) => {
+      let opened: LiveLink | undefined
+      return Effect.gen(function*() {
+        const link = opened = yield* openLink(address)
+        yield* awaitHandshake(link, (done) => send(link, done))
+        return link
+      }).pipe(
+        Effect.timeoutFail({
+          duration: handshakeTimeout,
+          onTimeout: () => new HandshakeError({ reason: "Timeout", message: timeoutMessage })
+        }),
+        Effect.tapError(() => opened === undefined ? Effect.void : Scope.close(opened.scope, Exit.void))
+      )
+    }
 
-    let link = yield* openLink(options.address)
     const theEngine = new Engine({
       role: "client",
-      link: link.framed,
+      link: { send: () => {}, close: () => {} },
       maxMessageSize: options.maxMessageSize,
       maxBuffered: options.maxBuffered,
       ...(options.onMessage === undefined ? {} : traceOf(options.onMessage)),
@@ -608,7 +635,10 @@ export const connect = <R = never>(
     yield* Scope.addFinalizer(scope, Effect.sync(() => theEngine.close("Closed")))
 
     const auth: Message.HandshakeAuth = options.credentials ?? { _tag: "Anonymous" }
-    yield* awaitHandshake(link, (done) => theEngine.handshake(target.name, target.version, auth, done)).pipe(
+    let link = yield* dialAndHandshake(options.address, (first, done) => {
+      theEngine.useLink(first.framed)
+      theEngine.handshake(target.name, target.version, auth, done)
+    }).pipe(
       Effect.tapError(() => Effect.sync(() => theEngine.close("HandshakeRejected")))
     )
 
@@ -621,14 +651,14 @@ export const connect = <R = never>(
         if (theEngine.phase !== "Detached") return undefined
         const address = reconnect?.target?.(attempt) ?? options.address
         yield* publish({ _tag: "Attempt", attempt, address })
-        const next = yield* openLink(address)
-        const restored = yield* Effect.either(awaitHandshake(next, (done) =>
+        const restored = yield* Effect.either(dialAndHandshake(address, (next, done) =>
           theEngine.reattach(next.framed, target.name, target.version, done)))
         if (Either.isRight(restored)) {
           yield* publish({ _tag: "Restored", attempt })
-          return next
+          return restored.right
         }
-        theEngine.detach("Transport", restored.left, next.framed)
+        // Back to waiting (a no-op if the dial failed before the request).
+        theEngine.detach("Transport", restored.left)
         yield* publish({ _tag: "Failed", attempt, error: restored.left })
         // The server no longer knows the session: nothing left to restore.
         if (restored.left.reason === "Rejected") return undefined

@@ -290,6 +290,12 @@ export class Engine {
     handshakeReply?.(ErrorPayload.make(ERR_NO_HANDSHAKE_RESPONSE), undefined)
   }
 
+  /** Client: sets the link of a connection not yet handshaken (made before its link was dialled). */
+  useLink(link: Link): void {
+    if (this.phase !== "AwaitingHandshake") throw new Error(`Cannot change the link in phase ${this.phase}`)
+    this.link = link
+  }
+
   /**
    * Client: takes over a session of an earlier connection (not yet
    * handshaken), to restore it with `reattach`.
@@ -577,6 +583,12 @@ export class Engine {
     this.request({ _tag: "Event", id: this.nextId, iface, event, args }, undefined)
   }
 
+  /** Sends an event serialized beforehand (see `broadcast`). Throws as `call` does. */
+  emitPrepared(prepared: Message.PreparedEvent): void {
+    const { iface, event, args } = prepared
+    this.request({ _tag: "Event", id: this.nextId, iface, event, args }, undefined, prepared)
+  }
+
   /** Asks for the method names of a remote interface; returns the request's id. */
   inspect(iface: string, reply: Reply): number {
     const id = this.nextId
@@ -592,7 +604,11 @@ export class Engine {
   }
 
   // `message` carries the next id; it is taken only once the message is sent.
-  private request(message: Message.Call | Message.Event | Message.Inspect | Message.Ping, reply: Reply | undefined): void {
+  private request(
+    message: Message.Call | Message.Event | Message.Inspect | Message.Ping,
+    reply: Reply | undefined,
+    prepared?: Message.PreparedEvent
+  ): void {
     const session = this.session
     // Not open: a session being restored buffers; otherwise nothing can be sent.
     if (this.phase !== "Open" && (this.phase === "Closed" || session === undefined)) {
@@ -606,7 +622,7 @@ export class Engine {
       })
     }
     const id = message.id
-    const text = Message.serialize(message)
+    const text = prepared === undefined ? Message.serialize(message) : Message.eventText(prepared, id)
     if (text.length > this.maxMessageSize / 3) {
       const size = byteLength(text)
       if (size > this.maxMessageSize) {
@@ -687,5 +703,31 @@ export class Engine {
     this.pending.clear()
     for (const reply of pending) reply(ErrorPayload.connectionClosed, [])
     this.options.onClose?.(reason, cause)
+  }
+}
+
+/**
+ * Sends one event to every target's engine, serialized once (each engine
+ * stamps its own id in). A target that cannot take it (its buffer is full,
+ * the message is over its size limit) goes to `onFailure`, and the others
+ * still get it. Throws, sending nothing, if the event cannot be serialized.
+ *
+ * @since 0.1.0
+ */
+export const broadcast = <T>(
+  targets: Iterable<T>,
+  engineOf: (target: T) => Engine,
+  iface: string,
+  event: string,
+  args: ReadonlyArray<unknown>,
+  onFailure: (target: T, error: unknown) => void
+): void => {
+  const prepared = Message.prepareEvent(iface, event, args)
+  for (const target of targets) {
+    try {
+      engineOf(target).emitPrepared(prepared)
+    } catch (error) {
+      onFailure(target, error)
+    }
   }
 }

@@ -6,23 +6,29 @@
  */
 import { Effect, type Scope } from "effect"
 import { type Address, describe, webSocketUrl } from "./Address.js"
-import { type FramedLink, type LinkOptions, TransportError } from "./Link.js"
-import * as WebSocketChannel from "./WebSocketChannel.js"
+import type { LinkOptions } from "./CallbackLink.js"
+import { type FramedLink, fromSocketLink, openError, scoped, TransportError } from "./Link.js"
+import * as W3cWebSocketLink from "./W3cWebSocketLink.js"
 
 /**
- * A link to `address`, which must be a WebSocket address; closing the scope
- * closes it.
+ * A link to `address`, which must be a WebSocket address, open once the
+ * WebSocket is; closing the scope closes it.
  *
  * @since 0.1.0
  */
-export const open = (address: Address, options?: LinkOptions): Effect.Effect<FramedLink, never, Scope.Scope> =>
+export const open = (address: Address, options?: LinkOptions): Effect.Effect<FramedLink, TransportError, Scope.Scope> =>
   address._tag === "WebSocket"
-    ? WebSocketChannel.make(() => new WebSocket(webSocketUrl(address), WebSocketChannel.PROTOCOL), options)
-    : Effect.succeed({
-      send: () => {},
-      close: () => {},
-      run: () =>
-        Effect.fail(
-          new TransportError({ reason: "Open", message: `A browser can only dial WebSocket, not ${describe(address)}` })
-        )
-    })
+    ? scoped(Effect.async<FramedLink, TransportError>((resume) => {
+      let interrupted = false
+      W3cWebSocketLink.open(webSocketUrl(address), (error, makeLink) => {
+        if (interrupted) return
+        if (error !== null || makeLink === undefined) return resume(Effect.fail(openError(error)))
+        resume(Effect.succeed(fromSocketLink(makeLink)))
+      }, options)
+      return Effect.sync(() => {
+        interrupted = true
+      })
+    }))
+    : Effect.fail(
+      new TransportError({ reason: "Open", message: `A browser can only dial WebSocket, not ${describe(address)}` })
+    )

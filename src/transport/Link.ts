@@ -1,11 +1,21 @@
 /**
- * What every transport gives the engine: a link of whole messages that a
- * reader fiber drives. Free of Node built-ins (the browser build uses it).
+ * What every transport gives the Effect API: a link of whole messages, run
+ * as an Effect that ends with the link. The link itself is a `CallbackLink`
+ * (the facade's too): frames reach the engine straight from the transport's
+ * read callback, and nothing here runs per message. Free of Node built-ins
+ * (the browser build uses it).
  *
  * @since 0.1.0
  */
-import { Data, type Effect } from "effect"
+import { Data, Effect, Scope } from "effect"
 import type { Link } from "../engine/Engine.js"
+import { FramingError } from "../wire/Framing.js"
+import type { Handlers, SocketLink } from "./CallbackLink.js"
+
+export type {
+  /** @since 0.1.0 */
+  LinkOptions
+} from "./CallbackLink.js"
 
 /**
  * A link failed: it could not be opened, reading or writing failed, or the
@@ -26,19 +36,133 @@ export class TransportError extends Data.TaggedError("TransportError")<{
  */
 export interface FramedLink extends Link {
   /**
-   * Reads messages until the peer ends the link (success) or it fails. They
-   * are handed to `onFrame` synchronously, in order; an exception thrown by
-   * `onFrame` fails the link instead of escaping into the socket's events.
+   * Hands messages to `onFrame` until the peer ends the link (success) or it
+   * fails. They are handed over synchronously, in order, from the
+   * transport's read callback; an exception thrown by `onFrame` fails the
+   * link instead of escaping into the transport's events. Messages that came
+   * before `run` wait for it.
    */
   readonly run: (onFrame: (text: string) => void) => Effect.Effect<void, TransportError>
+  /** Drops the link at once, without flushing. */
+  readonly destroy: () => void
 }
 
+// Codes of failures that mean "a message over the limit": the `ws`
+// package's, and a WebSocket closed with 1009.
+const TOO_LARGE_CODE = "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH"
+const isTooLarge = (error: Error): boolean =>
+  error instanceof FramingError || error.name === "TooLargeError" ||
+  (error as { code?: unknown }).code === TOO_LARGE_CODE || (error as { closeCode?: unknown }).closeCode === 1009
+
 /**
- * Options every transport takes.
+ * What a link's failure is reported as.
  *
  * @since 0.1.0
  */
-export interface LinkOptions {
-  /** The largest message accepted, in bytes (default 8 MiB). */
-  readonly maxMessageSize?: number | undefined
+export const transportError = (error: Error): TransportError =>
+  new TransportError({ reason: isTooLarge(error) ? "MessageTooLarge" : "Read", message: error.message, cause: error })
+
+/**
+ * An open failure.
+ *
+ * @since 0.1.0
+ */
+export const openError = (cause: unknown): TransportError =>
+  new TransportError({ reason: "Open", message: cause instanceof Error ? cause.message : String(cause), cause })
+
+const ignore = (): void => {}
+
+class Run implements FramedLink {
+  readonly link: SocketLink
+  private onFrame: ((text: string) => void) | undefined = undefined
+  private early: Array<string> | undefined = undefined
+  // undefined while open; null once ended in good order.
+  private end: TransportError | null | undefined = undefined
+  private resume: ((effect: Effect.Effect<void, TransportError>) => void) | undefined = undefined
+
+  constructor(make: (handlers: Handlers) => SocketLink) {
+    this.link = make({
+      onFrame: (text) => {
+        if (this.onFrame !== undefined) this.onFrame(text)
+        else (this.early ??= []).push(text)
+      },
+      onClose: (error, abnormal) => {
+        const failure = error ?? abnormal
+        this.end = failure === undefined ? null : transportError(failure)
+        this.finish()
+      }
+    })
+  }
+
+  send(text: string): void {
+    this.link.send(text)
+  }
+
+  close(): void {
+    this.link.close()
+  }
+
+  destroy(): void {
+    this.link.destroy()
+  }
+
+  run(onFrame: (text: string) => void): Effect.Effect<void, TransportError> {
+    return Effect.async<void, TransportError>((resume) => {
+      this.resume = resume
+      const early = this.early
+      this.early = undefined
+      this.onFrame = onFrame
+      if (early !== undefined) {
+        try {
+          for (const text of early) onFrame(text)
+        } catch (error) {
+          this.link.destroy(error instanceof Error ? error : new Error(String(error)))
+        }
+      }
+      if (this.end !== undefined) this.finish()
+      return Effect.sync(() => {
+        this.resume = undefined
+        this.onFrame = ignore
+      })
+    })
+  }
+
+  private finish(): void {
+    const resume = this.resume
+    if (resume === undefined) return
+    this.resume = undefined
+    resume(this.end === null || this.end === undefined ? Effect.void : Effect.fail(this.end))
+  }
 }
+
+/**
+ * The `FramedLink` of a callback link made by `make`.
+ *
+ * @since 0.1.0
+ */
+export const fromSocketLink = (make: (handlers: Handlers) => SocketLink): FramedLink => new Run(make)
+
+// A peer that does not answer our end of a link is cut off after this long.
+const GRACE_MILLIS = 1000
+
+/**
+ * A link as a scoped resource: closing the scope ends it in good order (what
+ * was sent is flushed), and destroys it if the peer has not let go by then.
+ * (Scope.addFinalizer, not acquireRelease: the latter carries the acquiring
+ * fiber's FiberRefs into whichever fiber closes the scope.)
+ *
+ * @since 0.1.0
+ */
+export const scoped = <E>(acquire: Effect.Effect<FramedLink, E>): Effect.Effect<FramedLink, E, Scope.Scope> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.tap(restore(acquire), (link) =>
+      Effect.flatMap(Effect.scope, (scope) =>
+        Scope.addFinalizer(
+          scope,
+          Effect.sync(() => {
+            link.close()
+            const timer: { unref?: () => void } = setTimeout(() => link.destroy(), GRACE_MILLIS)
+            timer.unref?.()
+          })
+        )))
+  )

@@ -1,22 +1,20 @@
 /**
- * The Node transports: TCP, TLS and Unix domain sockets over
- * `@effect/platform-node` (there is no TLS constructor there: TLS sockets
- * are wrapped with `NodeSocket.fromDuplex`, and a TLS server is made here),
- * and WebSocket over the `ws` package.
+ * The Node transports: TCP and Unix domain sockets (`node:net`), TLS
+ * (`node:tls`) and WebSocket (the `ws` package), for the Effect API. Every
+ * link is a callback link (`SocketLink`, `WebSocketLink`), the facade's own:
+ * Effect opens, supervises and closes links as scoped resources, and runs
+ * nothing per message.
  *
  * @since 0.1.0
  */
-import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
-import { Socket } from "@effect/platform"
 import { Effect, FiberSet, type Scope } from "effect"
-import type * as Net from "node:net"
+import * as Net from "node:net"
 import * as Tls from "node:tls"
-import { WebSocket } from "ws"
 import { type Address, listenError, webSocketUrl } from "./Address.js"
-import * as Framed from "./Framed.js"
-import * as Framing from "../wire/Framing.js"
-import type { FramedLink, LinkOptions, TransportError } from "./Link.js"
-import * as WebSocketChannel from "./WebSocketChannel.js"
+import type { LinkOptions } from "./CallbackLink.js"
+import { type FramedLink, fromSocketLink, openError, scoped, type TransportError } from "./Link.js"
+import * as SocketLink from "./SocketLink.js"
+import * as WebSocketLink from "./WebSocketLink.js"
 import * as WebSocketListener from "./WebSocketListener.js"
 
 export {
@@ -51,97 +49,97 @@ export interface Accepted {
   readonly open: (options?: LinkOptions) => Effect.Effect<FramedLink, never, Scope.Scope>
 }
 
-// A socket that dials `address` when it is run. Small messages do not wait
-// for Nagle's algorithm (with delayed ACKs, up to 40 ms per answer).
-const dialSocket = (address: Exclude<Address, { _tag: "WebSocket" }>): Effect.Effect<Socket.Socket> => {
-  switch (address._tag) {
-    case "Tcp":
-      return NodeSocket.makeNet({ host: address.host ?? "localhost", port: address.port, noDelay: true }).pipe(Effect.orDie)
-    case "Unix":
-      return NodeSocket.makeNet({ path: address.path }).pipe(Effect.orDie)
-    case "Tls":
-      return NodeSocket.fromDuplex(
-        Effect.acquireRelease(
-          Effect.async<Tls.TLSSocket, Socket.SocketError>((resume) => {
-            const socket = Tls.connect({ ...address.tls, host: address.host ?? "localhost", port: address.port })
-            let opened = false
-            socket.once("secureConnect", () => {
-              opened = true
-              socket.setNoDelay(true)
-              resume(Effect.succeed(socket))
-            })
-            // Kept for the socket's life: a later error (a reset after a
-            // refused certificate) must not be an unhandled 'error' event.
-            socket.on("error", (cause) => {
-              if (!opened) resume(Effect.fail(new Socket.SocketGenericError({ reason: "Open", cause })))
-            })
-          }),
-          (socket) => Effect.sync(() => socket.destroy())
-        )
-      )
-  }
-}
+type StreamAddress = Exclude<Address, { _tag: "WebSocket" }>
+
+// Dials a stream socket. Small messages do not wait for Nagle's algorithm
+// (with delayed ACKs, up to 40 ms per answer). A plain socket is read
+// through `onread`, past the stream machinery.
+const dialStream = (address: StreamAddress, options: LinkOptions | undefined) =>
+  Effect.async<FramedLink, TransportError>((resume) => {
+    const reads = address._tag === "Tls" ? undefined : new SocketLink.DirectReads()
+    const socket: Net.Socket = address._tag === "Tls"
+      ? Tls.connect({ ...address.tls, host: address.host ?? "localhost", port: address.port })
+      : address._tag === "Tcp"
+      ? Net.connect({ host: address.host ?? "localhost", port: address.port, noDelay: true, onread: reads!.onread })
+      : Net.connect({ path: address.path, onread: reads!.onread })
+    let opened = false
+    // Kept for the socket's life: a later error (a reset after a refused
+    // certificate) must not be an unhandled 'error' event.
+    socket.on("error", (cause) => {
+      if (!opened) resume(Effect.fail(openError(cause)))
+    })
+    socket.once(address._tag === "Tls" ? "secureConnect" : "connect", () => {
+      opened = true
+      socket.setNoDelay(true)
+      resume(Effect.succeed(fromSocketLink((handlers) => SocketLink.make(socket, handlers, { ...options, reads }))))
+    })
+    return Effect.sync(() => socket.destroy())
+  })
+
+const dialWebSocket = (address: Extract<Address, { _tag: "WebSocket" }>, options: LinkOptions | undefined) =>
+  Effect.async<FramedLink, TransportError>((resume) => {
+    let interrupted = false
+    WebSocketLink.open(webSocketUrl(address), address.tls, options, (error, makeLink) => {
+      if (interrupted) return
+      if (error !== null || makeLink === undefined) return resume(Effect.fail(openError(error)))
+      resume(Effect.succeed(fromSocketLink(makeLink)))
+    })
+    return Effect.sync(() => {
+      interrupted = true
+    })
+  })
 
 /**
- * A link to `address`. It is dialled at once; a failure to reach the peer
- * is the failure of the link's `run`. Closing the scope closes the link.
+ * A link to `address`, open once the transport is connected (and, for TLS,
+ * secured; for WebSocket, upgraded); fails with reason `Open` if it cannot
+ * be. Closing the scope closes the link.
  *
  * @since 0.1.0
  */
-export const open = (address: Address, options?: LinkOptions): Effect.Effect<FramedLink, never, Scope.Scope> =>
-  address._tag === "WebSocket"
-    ? WebSocketChannel.make(
-      () =>
-        new WebSocket(webSocketUrl(address), WebSocketChannel.PROTOCOL, {
-          ...address.tls,
-          maxPayload: options?.maxMessageSize ?? Framing.MAX_MESSAGE_SIZE
-        }),
-      options
-    )
-    : Effect.flatMap(dialSocket(address), (socket) => Framed.make(socket, options))
+export const open = (address: Address, options?: LinkOptions): Effect.Effect<FramedLink, TransportError, Scope.Scope> =>
+  scoped(address._tag === "WebSocket" ? dialWebSocket(address, options) : dialStream(address, options))
 
-const fromSocket = (socket: Socket.Socket, remoteAddress: string | undefined): Accepted => ({
-  remoteAddress,
-  open: (options) => Framed.make(socket, options)
+const accepted = (socket: Net.Socket): Accepted => ({
+  remoteAddress: socket.remoteAddress,
+  open: (options) => scoped(Effect.sync(() => fromSocketLink((handlers) => SocketLink.make(socket, handlers, options))))
 })
 
-const listenTls = (address: Extract<Address, { _tag: "Tls" }>): Effect.Effect<Listener, TransportError, Scope.Scope> =>
+const listenStream = (address: StreamAddress): Effect.Effect<Listener, TransportError, Scope.Scope> =>
   Effect.gen(function*() {
     const server = yield* Effect.acquireRelease(
-      Effect.async<Tls.Server, TransportError>((resume) => {
-        const server = Tls.createServer({ ...address.tls })
+      Effect.async<Net.Server, TransportError>((resume) => {
+        const server = address._tag === "Tls" ? Tls.createServer({ ...address.tls }) : Net.createServer()
         const onError = (cause: Error) => resume(Effect.fail(listenError(address, cause)))
         server.once("error", onError)
-        server.listen(address.port, address.host, () => {
+        const onListening = () => {
           server.off("error", onError)
           resume(Effect.succeed(server))
-        })
+        }
+        if (address._tag === "Unix") server.listen(address.path, onListening)
+        else server.listen(address.port, address.host, onListening)
       }),
       (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
     )
-    const bound = server.address() as Net.AddressInfo
+    const connectionEvent = address._tag === "Tls" ? "secureConnection" : "connection"
     const run = <A, E, R>(handler: (accepted: Accepted) => Effect.Effect<A, E, R>) =>
       Effect.scoped(Effect.gen(function*() {
         const fork = yield* FiberSet.makeRuntime<R>()
-        const onConnection = (connection: Tls.TLSSocket) => {
-          connection.setNoDelay(true)
+        const onConnection = (socket: Net.Socket) => {
+          if (address._tag !== "Unix") socket.setNoDelay(true)
           // Errors before the handler reads are reported by its read; none escapes.
-          connection.on("error", () => {})
-          fork(
-            NodeSocket.fromDuplex(
-              Effect.acquireRelease(Effect.succeed(connection), (socket) => Effect.sync(() => socket.destroy()))
-            ).pipe(
-              Effect.flatMap((socket) => handler(fromSocket(socket, connection.remoteAddress))),
-              Effect.catchAllCause(() => Effect.void)
-            )
-          )
+          socket.on("error", () => {})
+          fork(Effect.catchAllCause(handler(accepted(socket)), () => Effect.void))
         }
-        server.on("secureConnection", onConnection)
-        yield* Effect.addFinalizer(() => Effect.sync(() => server.off("secureConnection", onConnection)))
+        server.on(connectionEvent, onConnection)
+        yield* Effect.addFinalizer(() => Effect.sync(() => server.off(connectionEvent, onConnection)))
         return yield* Effect.never
       }))
+    const bound = server.address()
     // The bound address, without the server's key and certificate.
-    return { address: { _tag: "Tls", host: bound.address, port: bound.port }, run } satisfies Listener
+    const listening: Address = typeof bound === "string" || bound === null
+      ? { _tag: "Unix", path: address._tag === "Unix" ? address.path : String(bound) }
+      : { _tag: address._tag === "Tls" ? "Tls" : "Tcp", host: bound.address, port: bound.port }
+    return { address: listening, run } satisfies Listener
   })
 
 /**
@@ -149,24 +147,5 @@ const listenTls = (address: Extract<Address, { _tag: "Tls" }>): Effect.Effect<Li
  *
  * @since 0.1.0
  */
-export const listen = (address: Address, options?: LinkOptions): Effect.Effect<Listener, TransportError, Scope.Scope> => {
-  if (address._tag === "Tls") return listenTls(address)
-  if (address._tag === "WebSocket") return WebSocketListener.listen(address, options)
-  return NodeSocketServer.make(
-    address._tag === "Tcp" ? { host: address.host, port: address.port, noDelay: true } : { path: address.path }
-  ).pipe(
-    Effect.mapError((error) => listenError(address, error.cause)),
-    Effect.map((server): Listener => ({
-      address: server.address._tag === "TcpAddress"
-        ? { _tag: "Tcp", host: server.address.hostname, port: server.address.port }
-        : { _tag: "Unix", path: server.address.path },
-      run: (handler) =>
-        server.run((socket) =>
-          Effect.flatMap(
-            Effect.serviceOption(NodeSocket.NetSocket),
-            (net) => handler(fromSocket(socket, net._tag === "Some" ? (net.value as Net.Socket).remoteAddress : undefined))
-          )
-        )
-    }))
-  )
-}
+export const listen = (address: Address, options?: LinkOptions): Effect.Effect<Listener, TransportError, Scope.Scope> =>
+  address._tag === "WebSocket" ? WebSocketListener.listen(address, options) : listenStream(address)

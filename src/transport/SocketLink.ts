@@ -1,28 +1,23 @@
 /**
  * A Node stream socket (`net.Socket`, `tls.TLSSocket`) as a link of
- * NUL-terminated frames, driven by callbacks rather than fibers: for the
- * callback facade, which must not run a fiber per message. The first message
- * of a tick is written at once; the ones after it in the same tick go out
- * together in one more write.
+ * NUL-terminated frames, for both APIs (see `CallbackLink`). The first
+ * message of a tick is written at once; the ones after it in the same tick
+ * go out together in one more write. Past the high-water mark, writes are
+ * held and the socket is paused until it drains.
  *
  * @since 0.1.0
  */
-import type { EventEmitter } from "node:events"
 import type { OnReadOpts } from "node:net"
 import type { Duplex } from "node:stream"
-import type { Link } from "../engine/Engine.js"
 import * as Framing from "../wire/Framing.js"
+import { CallbackLink, type Handlers, type LinkOptions, type SocketLink } from "./CallbackLink.js"
 
-/**
- * What a socket link reports.
- *
- * @since 0.1.0
- */
-export interface Handlers {
-  readonly onFrame: (text: string) => void
-  /** The socket closed; `error` is set if it failed (or sent too large a frame). */
-  readonly onClose: (error: Error | undefined) => void
-}
+export type {
+  /** @since 0.1.0 */
+  Handlers,
+  /** @since 0.1.0 */
+  SocketLink
+} from "./CallbackLink.js"
 
 // The size of Node's own reads.
 const READ_BUFFER_SIZE = 64 * 1024
@@ -81,117 +76,63 @@ export class DirectReads {
 }
 
 /**
- * What the callback links share: reporting frames and the close to their
- * handlers, remembering the first failure, and letting no exception from a
- * handler escape into the socket's events. A class with prototype methods:
- * one lives per connection, so per-instance closures would cost memory on
- * servers with many idle connections.
+ * Options of a socket link.
  *
  * @since 0.1.0
  */
-export abstract class CallbackLink<S extends EventEmitter> implements Link {
-  protected closed = false
-  private failure: Error | undefined = undefined
-
-  /**
-   * Received data comes as `dataEvent` events of the socket, or through
-   * `reads`. A subclass calls `start` once it is ready to receive.
-   */
-  constructor(
-    readonly socket: S,
-    protected readonly handlers: Handlers,
-    readonly remoteAddress: string | undefined,
-    private readonly dataEvent: string,
-    private readonly reads?: DirectReads | undefined
-  ) {
-    this.onData = this.onData.bind(this)
-    this.onError = this.onError.bind(this)
-    this.onClose = this.onClose.bind(this)
-  }
-
-  /** Starts listening (what `reads` got before this comes on the next tick). */
-  protected start(): void {
-    this.socket.on("error", this.onError)
-    this.socket.on("close", this.onClose)
-    if (this.reads === undefined) this.socket.on(this.dataEvent, this.onData)
-    else this.reads.listen(this.onData)
-  }
-
-  abstract send(text: string): void
-  abstract close(): void
-  /** Hands received data to `handlers.onFrame`. */
-  protected abstract receive(data: unknown): void
-  /** Drops the transport at once, without flushing. */
-  protected abstract abort(): void
-
-  /**
-   * Stops reporting to the handlers. The error listener stays for the
-   * socket's life: a detached socket that is still open (taken over by a
-   * restored session, then ended) may yet be reset by its peer, and an
-   * 'error' event with no listener would crash the process.
-   */
-  detach(): void {
-    if (this.reads === undefined) this.socket.off(this.dataEvent, this.onData)
-    else this.reads.listen(undefined)
-    this.socket.off("close", this.onClose)
-  }
-
-  destroy(error?: Error): void {
-    this.failure ??= error
-    this.abort()
-  }
-
-  private onData(data: unknown): void {
-    try {
-      this.receive(data)
-    } catch (error) {
-      this.failure = error instanceof Error ? error : new Error(String(error))
-      this.abort()
-    }
-  }
-
-  private onError(error: Error): void {
-    this.failure ??= error
-  }
-
-  private onClose(): void {
-    this.closed = true
-    this.detach()
-    this.handlers.onClose(this.failure)
-  }
+export interface Options extends LinkOptions {
+  /** The socket was opened with the `onread` of these reads: it is read through them. */
+  readonly reads?: DirectReads | undefined
 }
 
 class FramedSocket extends CallbackLink<Duplex> {
   private readonly decoder: Framing.Decoder
+  private readonly reads: DirectReads | undefined
   private outbox: Array<string> = []
   private flushScheduled = false
 
-  constructor(socket: Duplex, handlers: Handlers, maxMessageSize: number | undefined, reads: DirectReads | undefined) {
-    super(socket, handlers, (socket as { remoteAddress?: string }).remoteAddress, "data", reads)
-    this.decoder = Framing.makeDecoder({ maxMessageSize })
+  constructor(socket: Duplex, handlers: Handlers, options: Options | undefined) {
+    super(socket, handlers, (socket as { remoteAddress?: string }).remoteAddress, options?.highWaterMark)
+    this.reads = options?.reads
+    this.decoder = Framing.makeDecoder({ maxMessageSize: options?.maxMessageSize })
     this.flush = this.flush.bind(this)
+    this.drained = this.drained.bind(this)
     this.start()
+  }
+
+  protected listen(on: boolean): void {
+    if (on) this.socket.on("close", this.onClose)
+    else this.socket.off("close", this.onClose)
+    if (this.reads !== undefined) this.reads.listen(on ? this.onData : undefined)
+    else if (on) this.socket.on("data", this.onData)
+    else this.socket.off("data", this.onData)
+  }
+
+  protected listenErrors(): void {
+    this.socket.on("error", this.onError)
   }
 
   // The first message of a tick is written at once: a lone reply or call
   // (the sequential case) goes out before the rest of its handler's work,
   // which shortens the round trip. Messages that follow it in the same tick
   // are batched into one write on the next tick.
-  send(text: string): void {
-    if (this.closed) return
+  protected write(texts: string | ReadonlyArray<string>): void {
+    if (typeof texts !== "string") {
+      // Held messages come after any still waiting for this tick's write.
+      for (const text of texts) this.outbox.push(text)
+      return this.writeOutbox()
+    }
     if (this.flushScheduled) {
-      this.outbox.push(text)
+      this.outbox.push(texts)
       return
     }
     this.flushScheduled = true
     process.nextTick(this.flush)
-    this.socket.write(text + Framing.TERMINATOR)
+    this.writeData(texts + Framing.TERMINATOR)
   }
 
-  close(): void {
-    if (this.closed) return
-    this.flush()
-    this.closed = true
+  protected end(): void {
+    this.writeOutbox()
     this.socket.end()
   }
 
@@ -203,40 +144,39 @@ class FramedSocket extends CallbackLink<Duplex> {
     this.socket.destroy()
   }
 
+  protected setReading(on: boolean): void {
+    if (on) this.socket.resume()
+    else this.socket.pause()
+  }
+
+  private writeData(data: string): void {
+    this.socket.write(data)
+    if (this.socket.writableLength > this.highWaterMark && this.held === undefined) {
+      this.hold()
+      this.socket.once("drain", this.drained)
+    }
+  }
+
   private flush(): void {
     this.flushScheduled = false
-    if (this.outbox.length === 0 || this.closed) return
+    if (!this.closed) this.writeOutbox()
+  }
+
+  private writeOutbox(): void {
+    if (this.outbox.length === 0) return
     const batch = this.outbox.join(Framing.TERMINATOR) + Framing.TERMINATOR
     this.outbox = []
-    this.socket.write(batch)
+    this.writeData(batch)
   }
-}
-
-/**
- * A live socket link.
- *
- * @since 0.1.0
- */
-export interface SocketLink extends Link {
-  /** The transport under the link (a socket, a WebSocket). */
-  readonly socket: unknown
-  readonly remoteAddress: string | undefined
-  /** Stops reporting frames and the close; the socket stays as it is (`close` still ends it). */
-  readonly detach: () => void
-  /** Destroys the socket at once, without flushing. */
-  readonly destroy: (error?: Error) => void
 }
 
 /**
  * Frames `socket`. Frames and the close are reported to `handlers`; an
  * exception thrown by `onFrame` fails the link instead of escaping into the
- * socket's events. A socket opened with the `onread` of `reads` is read
- * through it.
+ * socket's events. A socket opened with the `onread` of `options.reads` is
+ * read through it.
  *
  * @since 0.1.0
  */
-export const make = (
-  socket: Duplex,
-  handlers: Handlers,
-  options?: { readonly maxMessageSize?: number | undefined; readonly reads?: DirectReads | undefined }
-): SocketLink => new FramedSocket(socket, handlers, options?.maxMessageSize, options?.reads)
+export const make = (socket: Duplex, handlers: Handlers, options?: Options): SocketLink =>
+  new FramedSocket(socket, handlers, options)

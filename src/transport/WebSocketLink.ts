@@ -1,43 +1,82 @@
 /**
- * A WebSocket (the `ws` package's, on Node) as a link: one message per text
- * frame, no terminator (protocol.md §2). Callback-driven, for the facade.
+ * A WebSocket of the `ws` package (Node) as a link, for both APIs (see
+ * `CallbackLink`): one message per text frame, no terminator (protocol.md
+ * §2). Past the high-water mark (bytes in `bufferedAmount`), writes are held
+ * and the WebSocket is paused until what it holds is written.
  *
  * @since 0.1.0
  */
-import type { RawData, WebSocket } from "ws"
-import { CallbackLink, type Handlers, type SocketLink } from "./SocketLink.js"
+import { type RawData, WebSocket } from "ws"
+import { MAX_MESSAGE_SIZE } from "../wire/Framing.js"
+import { CallbackLink, type Handlers, type LinkOptions, type SocketLink } from "./CallbackLink.js"
+import { abnormalClose, CloseCode, isOrderly, PROTOCOL, textOf } from "./WebSocketProtocol.js"
 
 export {
   /** @since 0.1.0 */
   PROTOCOL
-} from "./WebSocketChannel.js"
+} from "./WebSocketProtocol.js"
 
 class WebSocketLinkImpl extends CallbackLink<WebSocket> {
-  constructor(socket: WebSocket, handlers: Handlers, remoteAddress: string | undefined) {
-    super(socket, handlers, remoteAddress, "message")
+  constructor(socket: WebSocket, handlers: Handlers, remoteAddress: string | undefined, options: LinkOptions | undefined) {
+    super(socket, handlers, remoteAddress, options?.highWaterMark)
+    this.onWebSocketClose = this.onWebSocketClose.bind(this)
+    this.onSent = this.onSent.bind(this)
     this.start()
   }
 
-  send(text: string): void {
-    if (this.closed) return
-    this.socket.send(text)
+  protected listen(on: boolean): void {
+    if (on) {
+      this.socket.on("message", this.onData)
+      this.socket.on("close", this.onWebSocketClose)
+    } else {
+      this.socket.off("message", this.onData)
+      this.socket.off("close", this.onWebSocketClose)
+    }
   }
 
-  close(): void {
-    if (this.closed) return
-    this.closed = true
-    this.socket.close(1000)
+  protected listenErrors(): void {
+    this.socket.on("error", this.onError)
+  }
+
+  protected write(texts: string | ReadonlyArray<string>): void {
+    if (typeof texts === "string") return this.sendOne(texts)
+    for (const text of texts) this.sendOne(text)
+  }
+
+  // Over the mark, this message is sent with a callback, called once it
+  // (and so all before it) is written: then the held ones go.
+  private sendOne(text: string): void {
+    if (this.held !== undefined || this.socket.bufferedAmount <= this.highWaterMark) return this.socket.send(text)
+    this.socket.send(text, this.onSent)
+    this.hold()
+  }
+
+  protected end(): void {
+    this.socket.close(CloseCode.Normal)
   }
 
   protected receive(data: unknown): void {
     const raw = data as RawData
-    this.handlers.onFrame(
-      Array.isArray(raw) ? Buffer.concat(raw).toString("utf8") : Buffer.from(raw as ArrayBuffer).toString("utf8")
-    )
+    const text = Buffer.isBuffer(raw) ? raw.toString("utf8") : textOf(raw)
+    if (text !== undefined) this.handlers.onFrame(text)
   }
 
   protected abort(): void {
     this.socket.terminate()
+  }
+
+  protected setReading(on: boolean): void {
+    if (on) this.socket.resume()
+    else this.socket.pause()
+  }
+
+  private onSent(error?: Error): void {
+    if (error === undefined) this.drained()
+  }
+
+  private onWebSocketClose(code: number, reason: Buffer): void {
+    if (!isOrderly(code)) this.abnormal = abnormalClose(code, reason.toString())
+    this.onClose()
   }
 }
 
@@ -46,5 +85,41 @@ class WebSocketLinkImpl extends CallbackLink<WebSocket> {
  *
  * @since 0.1.0
  */
-export const make = (socket: WebSocket, handlers: Handlers, remoteAddress: string | undefined): SocketLink =>
-  new WebSocketLinkImpl(socket, handlers, remoteAddress)
+export const make = (
+  socket: WebSocket,
+  handlers: Handlers,
+  remoteAddress: string | undefined,
+  options?: LinkOptions
+): SocketLink => new WebSocketLinkImpl(socket, handlers, remoteAddress, options)
+
+/**
+ * Dials `url` with the JSTP subprotocol (`config` goes to the `ws` client);
+ * calls back with a maker of its link once it is open, or with the error.
+ *
+ * @since 0.1.0
+ */
+export const open = (
+  url: string,
+  config: object | undefined,
+  options: LinkOptions | undefined,
+  callback: (error: Error | null, makeLink?: (handlers: Handlers) => SocketLink) => void
+): void => {
+  let socket: WebSocket
+  try {
+    socket = new WebSocket(url, PROTOCOL, { ...config, maxPayload: options?.maxMessageSize ?? MAX_MESSAGE_SIZE })
+  } catch (error) {
+    process.nextTick(callback, error instanceof Error ? error : new Error(String(error)))
+    return
+  }
+  const onError = (error: Error) => callback(error)
+  socket.once("error", onError)
+  socket.once("open", () => {
+    socket.off("error", onError)
+    if (socket.protocol !== PROTOCOL) {
+      socket.on("error", () => {})
+      socket.terminate()
+      return callback(new Error(`The server did not accept the ${PROTOCOL} subprotocol`))
+    }
+    callback(null, (handlers) => make(socket, handlers, url, options))
+  })
+}

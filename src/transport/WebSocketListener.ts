@@ -15,9 +15,11 @@ import type { Duplex } from "node:stream"
 import { type WebSocket, WebSocketServer } from "ws"
 import { MAX_MESSAGE_SIZE } from "../wire/Framing.js"
 import { listenError, type WebSocketAddress } from "./Address.js"
-import type { LinkOptions, TransportError } from "./Link.js"
+import type { LinkOptions } from "./CallbackLink.js"
+import { fromSocketLink, scoped, type TransportError } from "./Link.js"
 import type { Accepted, Listener } from "./Net.js"
-import * as WebSocketChannel from "./WebSocketChannel.js"
+import * as WebSocketLink from "./WebSocketLink.js"
+import { CloseCode, PROTOCOL } from "./WebSocketProtocol.js"
 
 const GRACE_MILLIS = 1000
 
@@ -36,7 +38,7 @@ export const refuse = (socket: Duplex, status: string): void => {
  * @since 0.1.0
  */
 export const offersProtocol = (request: Http.IncomingMessage): boolean =>
-  (request.headers["sec-websocket-protocol"] ?? "").split(",").some((name) => name.trim() === WebSocketChannel.PROTOCOL)
+  (request.headers["sec-websocket-protocol"] ?? "").split(",").some((name) => name.trim() === PROTOCOL)
 
 const pathOf = (request: Http.IncomingMessage) => {
   const url = request.url ?? "/"
@@ -77,7 +79,7 @@ export const listen = (
     const sockets = new WebSocketServer({
       noServer: true,
       maxPayload: options?.maxMessageSize ?? MAX_MESSAGE_SIZE,
-      handleProtocols: (offered) => offered.has(WebSocketChannel.PROTOCOL) ? WebSocketChannel.PROTOCOL : false
+      handleProtocols: (offered) => offered.has(PROTOCOL) ? PROTOCOL : false
     })
     const originAllowed = address.originCheck ?? (() => true)
     const info = server.address()
@@ -87,7 +89,11 @@ export const listen = (
       Effect.scoped(Effect.gen(function*() {
         const fork = yield* FiberSet.makeRuntime<R>()
         const serve = (webSocket: WebSocket, remoteAddress: string | undefined) =>
-          fork(handler({ remoteAddress, open: (linkOptions) => WebSocketChannel.make(() => webSocket, linkOptions) }).pipe(
+          fork(handler({ remoteAddress, open: (linkOptions) =>
+            scoped(Effect.sync(() =>
+              fromSocketLink((handlers) => WebSocketLink.make(webSocket, handlers, remoteAddress, linkOptions))
+            ))
+        }).pipe(
             Effect.catchAllCause(() => Effect.void)
           ))
         const onUpgrade = (request: Http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -105,7 +111,7 @@ export const listen = (
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
             server.off("upgrade", onUpgrade)
-            for (const client of sockets.clients) client.close(WebSocketChannel.CloseCode.GoingAway, "Server closing")
+            for (const client of sockets.clients) client.close(CloseCode.GoingAway, "Server closing")
             // A peer that does not answer the close is cut off.
             setTimeout(() => {
               for (const client of sockets.clients) client.terminate()
