@@ -131,15 +131,17 @@ export const dispatcher = <R>(
   const hooks: Dispatch.Hooks = {
     isEffect: Effect.isEffect,
     runEffect: (effect, reply: Reply | undefined, where) => {
-      runCallback(effect as Effect.Effect<unknown, unknown, R>, {
-        onExit: (exit) => {
-          if (Exit.isSuccess(exit)) return reply?.(undefined, [exit.value])
-          const failure = Cause.failureOption(exit.cause)
-          if (failure._tag === "Some") return reply?.(ErrorPayload.fromValue(failure.value), [])
-          logDefect(exit.cause, where)
-          reply?.(ErrorPayload.internalError, [])
-        }
-      })
+      const answer = (exit: Exit.Exit<unknown, unknown>) => {
+        if (Exit.isSuccess(exit)) return reply?.(undefined, [exit.value])
+        const failure = Cause.failureOption(exit.cause)
+        if (failure._tag === "Some") return reply?.(ErrorPayload.fromValue(failure.value), [])
+        logDefect(exit.cause, where)
+        reply?.(ErrorPayload.internalError, [])
+      }
+      // An Effect that is already its result (Effect.succeed, Effect.fail,
+      // an Exit) is answered at once: a fiber costs more than the call.
+      if (Exit.isExit(effect)) return answer(effect)
+      runCallback(effect as Effect.Effect<unknown, unknown, R>, { onExit: answer })
     },
     onDefect: (cause, where) => logDefect(Cause.die(cause), where),
     plainStyle: "returning"

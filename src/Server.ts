@@ -8,7 +8,8 @@
 import { Cause, Context, Deferred, Duration, Effect, Fiber, Layer, Option, PubSub, Runtime, Schedule, type Scope, Stream } from "effect"
 import * as Application from "./Application.js"
 import * as Connection from "./Connection.js"
-import { type CloseReason, Engine, type HandshakeOutcome } from "./engine/Engine.js"
+import { broadcast, type CloseReason, Engine, type HandshakeOutcome } from "./engine/Engine.js"
+import type { ConnectionError } from "./ConnectionError.js"
 import * as Handshake from "./engine/Handshake.js"
 import { SessionCache } from "./engine/SessionCache.js"
 import { Session } from "./engine/Session.js"
@@ -59,6 +60,14 @@ export type ServerEvent =
   }
   | { readonly _tag: "HandshakeTimeout"; readonly remoteAddress: string | undefined }
   | { readonly _tag: "ConnectionError"; readonly remoteAddress: string | undefined; readonly error: TransportError }
+  /** A broadcast did not reach this connection (its buffer is full, say); the others got it. */
+  | {
+    readonly _tag: "BroadcastFailed"
+    readonly connection: Connection.Connection
+    readonly iface: string
+    readonly event: string
+    readonly error: ConnectionError
+  }
 
 /**
  * @since 0.1.0
@@ -89,8 +98,13 @@ export interface Server {
   readonly addresses: ReadonlyArray<Net.Address>
   /** The connections that completed their handshake. */
   readonly connections: () => ReadonlyArray<Connection.Connection>
-  /** Sends an event to every connection. */
-  readonly broadcast: (iface: string, event: string, args?: ReadonlyArray<unknown>) => Effect.Effect<void>
+  /**
+   * Sends an event to every connection, serialized once. A connection that
+   * cannot take it is reported as a `BroadcastFailed` event, and the others
+   * still get it; an event that cannot be sent at all (it cannot be
+   * serialized) fails with `InvalidArgument`, sent to nobody.
+   */
+  readonly broadcast: (iface: string, event: string, args?: ReadonlyArray<unknown>) => Effect.Effect<void, ConnectionError>
   /** Replaces the applications offered to new connections. */
   readonly updateApplications: (applications: ReadonlyArray<Application.Application<unknown>>) => Effect.Effect<void>
   /**
@@ -137,6 +151,8 @@ interface Live {
   readonly requestedVersion: string
   readonly lifecycle: PubSub.PubSub<Connection.Lifecycle>
 }
+
+const engineOf = (entry: Live): Engine => entry.engine
 
 /**
  * Starts the listeners and serves until the scope closes.
@@ -334,14 +350,13 @@ export const make = <R = never>(
       addresses,
       connections,
       broadcast: (iface, event, args = []) =>
-        Effect.sync(() => {
-          for (const entry of live.values()) {
-            try {
-              entry.engine.emit(iface, event, args)
-            } catch {
-              // Same args for every connection: the first failure is the only one.
-              return
-            }
+        Effect.suspend(() => {
+          try {
+            broadcast(live.values(), engineOf, iface, event, args, (entry, error) =>
+              publish({ _tag: "BroadcastFailed", connection: entry.connection, iface, event, error: Connection.invalidArgument(error) }))
+            return Effect.void
+          } catch (error) {
+            return Effect.fail(Connection.invalidArgument(error))
           }
         }),
       updateApplications: (applications) =>

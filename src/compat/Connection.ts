@@ -364,8 +364,13 @@ export class Connection extends EventEmitter {
     try {
       this.engine.emit(iface, event, args)
     } catch (error) {
-      this.emit("error", error instanceof Error ? error : new Error(String(error)))
+      this._failed(error)
     }
+  }
+
+  /** Internal: an event could not be sent (a broadcast's too): an 'error' event. */
+  _failed(error: unknown): void {
+    this.emit("error", error instanceof Error ? error : new Error(String(error)))
   }
 
   /** Inspects a remote interface: `callback(error, proxy)`. */

@@ -8,7 +8,7 @@
  */
 import type { EventEmitter } from "node:events"
 import type { Duplex } from "node:stream"
-import type { Engine, HandshakeOutcome } from "../engine/Engine.js"
+import { broadcast, type Engine, type HandshakeOutcome } from "../engine/Engine.js"
 import * as Handshake from "../engine/Handshake.js"
 import { SessionCache } from "../engine/SessionCache.js"
 import * as Versions from "../engine/Versions.js"
@@ -82,6 +82,9 @@ const keptSessions = (expireAfter: number) =>
 
 type Index = Map<string, Map<string, Application>>
 
+const engineOf = (connection: Connection): Engine => connection._engine
+const failed = (connection: Connection, error: unknown): void => connection._failed(error)
+
 const versionsOf = (index: Index): Map<string, Array<Application>> =>
   Versions.makeIndex(
     [...index.values()].flatMap((versions) => [...versions].filter(([key]) => key !== "latest").map(([, app]) => app)),
@@ -154,8 +157,14 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
       return [...this.clients.values()]
     }
 
+    // Serialized once; a client that cannot take it gets an 'error' event,
+    // and the others still get it.
     broadcast(interfaceName: string, eventName: string, ...args: Array<unknown>): void {
-      for (const client of this.clients.values()) client.emitRemoteEvent(interfaceName, eventName, args)
+      try {
+        broadcast(this.clients.values(), engineOf, interfaceName, eventName, args, failed)
+      } catch (error) {
+        for (const client of this.clients.values()) client._failed(error)
+      }
     }
 
     updateApplications(applications: ReadonlyArray<Application> | Index): void {

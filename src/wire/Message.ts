@@ -418,10 +418,46 @@ export const serialize = (message: Message): string => {
         quote(checkVerb("call", message.method, message.id)) + ":" + Serde.stringify(message.args) + "}"
     case "CallbackOk":
       return "{\"callback\":[" + message.id + "],\"ok\":" + Serde.stringify(message.results) + "}"
+    case "Event":
+      return eventText(prepareEvent(message.iface, message.event, message.args, message.id), message.id)
     default:
       return Serde.stringify(encode(message))
   }
 }
+
+/**
+ * An event serialized once, for every connection it goes to (a broadcast):
+ * only its id differs, stamped in by `eventText`.
+ *
+ * @since 0.1.0
+ */
+export interface PreparedEvent {
+  readonly iface: string
+  readonly event: string
+  readonly args: ReadonlyArray<unknown>
+  /** The text after the id. */
+  readonly tail: string
+}
+
+/**
+ * Serializes an event but for its id. Throws as `serialize` does (`id` only
+ * names the message in a `MessageError`).
+ *
+ * @since 0.1.0
+ */
+export const prepareEvent = (iface: string, event: string, args: ReadonlyArray<unknown>, id = 0): PreparedEvent => ({
+  iface,
+  event,
+  args,
+  tail: "," + quote(iface) + "]," + quote(checkVerb("event", event, id)) + ":" + Serde.stringify(args) + "}"
+})
+
+/**
+ * The text of a prepared event with id `id`.
+ *
+ * @since 0.1.0
+ */
+export const eventText = (prepared: PreparedEvent, id: number): string => "{\"event\":[" + id + prepared.tail
 
 /**
  * Parses and decodes one frame; throws a `SerdeError` or a `MessageError`.
