@@ -21,49 +21,125 @@
 // Each scenario also has a ceiling row: a bare Node echo (bench/rpc/floor.ts:
 // node:net, NUL framing, JSON.parse and JSON.stringify, no protocol engine),
 // the most any implementation that parses and writes its messages can do on
-// this machine. Its ratio to the reference bounds every target.
+// this machine. Its ratio to the reference bounds every target. (1) and (2)
+// also have an "Effect floor" row: the same bare echo, driven like ours (a
+// looping fiber per call in flight, 100 per connection in (1)), each call one
+// Effect.async resumed from the bare client's callback: no implementation
+// with a fiber per call in flight can beat it.
 //
-// For profiling: BENCH_RPC_SCENARIOS=pipelined,sequential,large,large-base64
-// and BENCH_RPC_IMPLS=ours,callAll,reference,floor pick what runs (callAll: the
-// "ours (callAll)" row, in (1) only); BENCH_RPC_CPU_PROF=<dir>
+// (1) and (2) also have server rows, to read server CPU per call: the
+// cheapest client, the facade's (`effect-jstp/compat` net.connect +
+// callMethod, driven like the reference), against our Server with the
+// callback-style handler (the server of the "ours" rows), our Server with an
+// Effect handler `(_connection, x) => Effect.succeed(x)`, and the facade's
+// server (a 2.x Application with the callback-style handler).
+//
+// (4) fan-out: FANOUT_CONNECTIONS clients connected to one server (in the
+// child process), which broadcasts FANOUT_EVENTS events `bench.tick(i,
+// payload)` (the same driver for every server: bursts of FANOUT_BURST, a
+// setImmediate between bursts). Ours, Effect API: Server.make's
+// `server.broadcast`, clients Connection.connect receiving through
+// `connection.events("bench")` (Stream.runForEach) or through the `onEvent`
+// connect option; ours, facade: its server's `broadcast`, 2.x-style clients
+// (connectAndInspect, `proxies.bench.on("tick", ...)`); the reference: the
+// same with @metarhia/jstp 2.3.0. Every client must receive every event
+// exactly once and in order (ids 0..FANOUT_EVENTS-1); events/s = deliveries
+// (clients × events) / wall time from the broadcast request to the last
+// client's last event. A smaller batch warms up first.
+//
+// (5) WebSocket pipelined: (1) over WebSocket, ours (Connection.connect with a
+// WebSocket address, against our Server listening on one; call from 100
+// fibers per connection, and callAll) against the reference's jstp.ws server
+// and client.
+//
+// For profiling: BENCH_RPC_SCENARIOS=pipelined,sequential,large,large-base64,
+// fanout,ws-pipelined and BENCH_RPC_IMPLS=ours,callAll,reference,floor,
+// effect-floor,server-ours,server-ours-effect,server-compat,onEvent,compat pick
+// what runs (callAll: the "ours (callAll)" rows of (1) and (5); the server-*
+// keys: the server rows of (1) and (2); in (4), ours is the events Stream row,
+// onEvent the onEvent row, compat the facade's); BENCH_RPC_FANOUT_BURST sets
+// the events the fan-out's server issues per burst (default 50); BENCH_RPC_CPU_PROF=<dir>
 // starts the server processes with `--cpu-prof --cpu-prof-dir=<dir>` (profile
 // the client with `node --cpu-prof --import tsx bench/index.ts rpc`).
 import { fork } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { availableParallelism, loadavg } from "node:os"
 import { fileURLToPath } from "node:url"
-import { Cause, Effect, Exit } from "effect"
+import { Cause, Effect, Exit, type Scope, Stream } from "effect"
 import { Connection } from "effect-jstp"
+import { type Connection as CompatConnection, net as compatNet, type RemoteProxy as CompatRemoteProxy } from "effect-jstp/compat"
 import { type BenchModule, consume, formatRate, formatRatio, markdownTable, type RunOptions } from "./harness.js"
-import { type Impl, isServerMessage, type ParentMessage, type ServerMessage } from "./rpc/ipc.js"
+import { type Impl, impls as allImpls, isServerMessage, type ParentMessage, type ServerMessage } from "./rpc/ipc.js"
 import * as Floor from "./rpc/floor.js"
-import { loadReference, type RefConnection, type Jstp } from "./rpc/reference.js"
+import { loadReference, type Jstp, type RefConnection, type RefRemoteProxy } from "./rpc/reference.js"
 
 // --- Scenarios ----------------------------------------------------------------
 
-type ScenarioKey = "pipelined" | "sequential" | "large" | "large-base64"
+// (4) fan-out: clients connected to one server, events it broadcasts to all.
+const FANOUT_CONNECTIONS = 100
+const FANOUT_EVENTS = 2_000
+/** Events of the warm-up broadcast (the same clients, before the measured one). */
+const FANOUT_WARMUP_EVENTS = 200
+/**
+ * Events the server issues in one go before it yields (setImmediate), so its
+ * sockets get written while it broadcasts; BENCH_RPC_FANOUT_BURST overrides
+ * it. (On a loaded 2-core machine, the reference's server spent less CPU per
+ * delivery with bursts of 10 than of 50 or more, ours more: the ratios
+ * depend on it.)
+ */
+const FANOUT_BURST = Math.max(1, Math.floor(Number(process.env["BENCH_RPC_FANOUT_BURST"] ?? "")) || 50)
+
+type ScenarioKey = "pipelined" | "sequential" | "large" | "large-base64" | "ws-pipelined"
 
 /**
  * A row of the table: ours with connection.call (`inFlight` looping fibers
  * per connection), ours with one connection.callAll per connection, the
- * reference, or the ceiling (a bare Node echo).
+ * reference, the ceiling (a bare Node echo), the Effect floor (the bare echo
+ * with a fiber per call), or a server row (the facade's client against our
+ * Server with either handler, or against the facade's server).
  */
-type Variant = "ours" | "callAll" | "reference" | "floor"
+type Variant = "ours" | "callAll" | "reference" | "floor" | "effectFloor" | "serverOurs" | "serverOursEffect" | "serverCompat"
 
 const variantName: Record<Variant, string> = {
   ours: "ours",
   callAll: "ours (callAll)",
   reference: "reference",
-  floor: "ceiling: bare Node echo"
+  floor: "ceiling: bare Node echo",
+  effectFloor: "Effect floor: bare echo + a fiber per call",
+  serverOurs: "server: ours, callback handler (facade client)",
+  serverOursEffect: "server: ours, Effect handler (facade client)",
+  serverCompat: "server: facade (facade client)"
+}
+
+/** A variant's name in BENCH_RPC_IMPLS. */
+const variantKey: Record<Variant, string> = {
+  ours: "ours",
+  callAll: "callAll",
+  reference: "reference",
+  floor: "floor",
+  effectFloor: "effect-floor",
+  serverOurs: "server-ours",
+  serverOursEffect: "server-ours-effect",
+  serverCompat: "server-compat"
 }
 
 /** The server a variant calls. */
-const implOf = (variant: Variant): Impl =>
-  variant === "reference" ? "reference" : variant === "floor" ? "floor" : "ours"
+const implOf: Record<Variant, Impl> = {
+  ours: "ours",
+  callAll: "ours",
+  reference: "reference",
+  floor: "floor",
+  effectFloor: "floor",
+  serverOurs: "ours",
+  serverOursEffect: "ours-effect",
+  serverCompat: "compat"
+}
 
 interface Scenario {
   readonly key: ScenarioKey
   readonly label: string
+  /** TCP, or WebSocket (the servers' second port). */
+  readonly transport: "tcp" | "ws"
   /** The rows it runs, in this order. */
   readonly variants: ReadonlyArray<Variant>
   readonly connections: number
@@ -111,7 +187,8 @@ const scenarios: ReadonlyArray<Scenario> = [
   {
     key: "pipelined",
     label: "(1) pipelined: 10 conns × 100 in flight, 100 B",
-    variants: ["ours", "callAll", "reference", "floor"],
+    transport: "tcp",
+    variants: ["ours", "callAll", "reference", "floor", "effectFloor", "serverOurs", "serverOursEffect", "serverCompat"],
     connections: 10,
     inFlight: 100,
     payload: smallPayload,
@@ -121,7 +198,8 @@ const scenarios: ReadonlyArray<Scenario> = [
   {
     key: "sequential",
     label: "(2) sequential: 1 conn, 1 in flight, 100 B",
-    variants: ["ours", "reference", "floor"],
+    transport: "tcp",
+    variants: ["ours", "reference", "floor", "effectFloor", "serverOurs", "serverOursEffect", "serverCompat"],
     connections: 1,
     inFlight: 1,
     payload: smallPayload,
@@ -131,6 +209,7 @@ const scenarios: ReadonlyArray<Scenario> = [
   {
     key: "large",
     label: "(3) 64 KiB echo, text: 1 conn, 1 in flight",
+    transport: "tcp",
     variants: ["ours", "reference", "floor"],
     connections: 1,
     inFlight: 1,
@@ -141,12 +220,24 @@ const scenarios: ReadonlyArray<Scenario> = [
   {
     key: "large-base64",
     label: "(3) 64 KiB echo, base64: 1 conn, 1 in flight",
+    transport: "tcp",
     variants: ["ours", "reference", "floor"],
     connections: 1,
     inFlight: 1,
     payload: largeBase64Payload,
     warmupCalls: 40,
     calls: { targetMs: 2000, min: 300, max: 1000 }
+  },
+  {
+    key: "ws-pipelined",
+    label: "(5) WebSocket pipelined: 10 conns × 100 in flight, 100 B",
+    transport: "ws",
+    variants: ["ours", "callAll", "reference"],
+    connections: 10,
+    inFlight: 100,
+    payload: smallPayload,
+    warmupCalls: 10_000,
+    calls: 100_000
   }
 ]
 
@@ -215,10 +306,23 @@ const watchdog = (tally: Tally, onStall: () => void): (() => void) => {
 const stallError = (who: string, tally: Tally, total: number): Error =>
   new Error(`rpc bench (${who}): no call completed for ${STALL_MS / 1000} s (${tally.completed} of ${total} calls done)`)
 
-// Ours: `inFlight` fibers per connection, each looping over its connection's
-// share of the calls; the whole batch is one Effect.
-const oursBatch = (
-  connections: ReadonlyArray<Connection.Connection>,
+/** A call of a fiber-driven client: an Effect that succeeds with its results. */
+type FiberCall<C> = (connection: C, payload: string) => Effect.Effect<ReadonlyArray<unknown>, unknown>
+
+const oursCall: FiberCall<Connection.Connection> = (connection, payload) => connection.call("echo", "echo", [payload])
+
+// The Effect floor: the bare echo's client, each call one Effect.async
+// resumed from its callback.
+const effectFloorCall: FiberCall<Floor.FloorConnection> = (connection, payload) =>
+  Effect.async<ReadonlyArray<unknown>>((resume) => connection.call(payload, (results) => resume(Effect.succeed(results))))
+
+// Ours (and the Effect floor): `inFlight` fibers per connection, each
+// looping over its connection's share of the calls; the whole batch is one
+// Effect.
+const fiberBatch = <C>(
+  who: string,
+  call: FiberCall<C>,
+  connections: ReadonlyArray<C>,
   inFlight: number,
   perConnection: number,
   payload: string
@@ -227,14 +331,14 @@ const oursBatch = (
     const latencies = new Float64Array(connections.length * perConnection)
     const tally = newTally()
     const started = process.hrtime.bigint()
-    const drive = (connection: Connection.Connection, c: number) => {
+    const drive = (connection: C, c: number) => {
       const base = c * perConnection
       let next = 0
       const worker = Effect.gen(function*() {
         while (next < perConnection) {
           const slot = base + next++
           const start = process.hrtime.bigint()
-          const exit = yield* Effect.exit(connection.call("echo", "echo", [payload]))
+          const exit = yield* Effect.exit(call(connection, payload))
           latencies[slot] = Number(process.hrtime.bigint() - start)
           if (Exit.isSuccess(exit)) checkResults(tally, exit.value, payload)
           else checkError(tally, Cause.squash(exit.cause))
@@ -246,7 +350,7 @@ const oursBatch = (
       })
     }
     const stalled = Effect.async<never, Error>((resume) => {
-      const stop = watchdog(tally, () => resume(Effect.fail(stallError("ours", tally, latencies.length))))
+      const stop = watchdog(tally, () => resume(Effect.fail(stallError(who, tally, latencies.length))))
       return Effect.sync(stop)
     })
     return Effect.forEach(connections, drive, { concurrency: "unbounded", discard: true }).pipe(
@@ -351,6 +455,9 @@ const referenceCall: CallbackCall<RefConnection> = (connection, payload, done) =
 const floorCall: CallbackCall<Floor.FloorConnection> = (connection, payload, done) =>
   connection.call(payload, (results) => done(null, results))
 
+const compatCall: CallbackCall<CompatConnection> = (connection, payload, done) =>
+  connection.callMethod("echo", "echo", [payload], (error, ...results) => done(error, results))
+
 // --- Server processes ---------------------------------------------------------
 
 interface CpuUsage {
@@ -361,8 +468,12 @@ interface CpuUsage {
 interface ServerProcess {
   readonly impl: Impl
   readonly port: number
+  /** The WebSocket listener's port (ours and the reference have one). */
+  readonly wsPort: number | null
   readonly mdsfFallback: boolean | null
   readonly usage: () => Promise<CpuUsage>
+  /** Broadcasts `bench.tick(i, payload)`, i in 0..count-1; resolves to the number of clients it went to once all are issued. */
+  readonly broadcast: (count: number, payload: string, burst: number) => Promise<number>
   readonly close: () => Promise<void>
 }
 
@@ -378,15 +489,19 @@ const startServer = (impl: Impl): Promise<ServerProcess> =>
       stdio: ["ignore", "pipe", "pipe", "ipc"]
     })
     // The server's output goes to stderr: stdout holds only the tables.
-    child.stdout?.pipe(process.stderr, { end: false })
-    child.stderr?.pipe(process.stderr, { end: false })
+    // (Written rather than piped: a pipe per stream of each of the five
+    // servers would pass the default 10 listeners of process.stderr.)
+    const forward = (chunk: Buffer): void => void process.stderr.write(chunk)
+    child.stdout?.on("data", forward)
+    child.stderr?.on("data", forward)
     let ready = false
     let gone: string | undefined
     const usageWaiters: Array<{ readonly resolve: (usage: CpuUsage) => void; readonly reject: (error: Error) => void }> = []
+    const broadcastWaiters: Array<{ readonly resolve: (clients: number) => void; readonly reject: (error: Error) => void }> = []
     const exited = new Promise<number | null>((done) =>
       child.once("exit", (code, signal) => {
         gone = `the ${impl} server exited (${signal ?? `code ${code}`})`
-        for (const waiter of usageWaiters.splice(0)) waiter.reject(new Error(`rpc bench: ${gone}`))
+        for (const waiter of [...usageWaiters.splice(0), ...broadcastWaiters.splice(0)]) waiter.reject(new Error(`rpc bench: ${gone}`))
         done(code)
       })
     )
@@ -413,12 +528,19 @@ const startServer = (impl: Impl): Promise<ServerProcess> =>
           resolve({
             impl,
             port: m.port,
+            wsPort: m.wsPort,
             mdsfFallback: m.mdsfFallback,
             usage: () =>
               new Promise((resolve, reject) => {
                 if (gone !== undefined || !child.connected) return reject(new Error(`rpc bench: ${gone ?? `the ${impl} server is gone`}`))
                 usageWaiters.push({ resolve, reject })
                 post({ _tag: "Usage" })
+              }),
+            broadcast: (count, payload, burst) =>
+              new Promise((resolve, reject) => {
+                if (gone !== undefined || !child.connected) return reject(new Error(`rpc bench: ${gone ?? `the ${impl} server is gone`}`))
+                broadcastWaiters.push({ resolve, reject })
+                post({ _tag: "Broadcast", count, payload, burst })
               }),
             close: async () => {
               post({ _tag: "Close" })
@@ -433,9 +555,14 @@ const startServer = (impl: Impl): Promise<ServerProcess> =>
         case "Usage":
           usageWaiters.shift()?.resolve({ user: m.user, system: m.system })
           return
+        case "Broadcasted":
+          broadcastWaiters.shift()?.resolve(m.connections)
+          return
         case "Failed":
           process.stderr.write(`rpc bench: the ${impl} server failed: ${m.message}\n`)
           if (!ready) reject(new Error(`rpc bench: the ${impl} server failed: ${m.message}`))
+          // A broadcast under way fails with it.
+          broadcastWaiters.shift()?.reject(new Error(`rpc bench: the ${impl} server failed: ${m.message}`))
           return
       }
     })
@@ -458,25 +585,66 @@ const split = (scenario: Scenario, calls: number): number => Math.max(1, Math.ro
 
 const ADDRESS_HOST = "127.0.0.1"
 
-// Ours: the whole scenario (connect, warm-up, measured batch, close) is one
-// Effect, with connection.call fibers or connection.callAll.
-const runOurs = (variant: "ours" | "callAll", scenario: Scenario, server: ServerProcess): Promise<Result> =>
+// The WebSocket port of a server, for (5).
+const wsPortOf = (server: ServerProcess): number => {
+  if (server.wsPort === null) throw new Error(`rpc bench: the ${server.impl} server has no WebSocket listener`)
+  return server.wsPort
+}
+
+const wsUrl = (server: ServerProcess): string => `ws://${ADDRESS_HOST}:${wsPortOf(server)}/`
+
+// The address ours dials in a scenario: the server's TCP port, or its WebSocket one.
+const oursAddress = (scenario: Scenario, server: ServerProcess): Connection.ConnectOptions["address"] =>
+  scenario.transport === "ws"
+    ? { _tag: "WebSocket", host: ADDRESS_HOST, port: wsPortOf(server) }
+    : { _tag: "Tcp", host: ADDRESS_HOST, port: server.port }
+
+// A fiber-driven client (ours, the Effect floor): the whole scenario
+// (connect, warm-up, measured batch, close) is one Effect.
+const runFibers = <C, E>(
+  variant: Variant,
+  scenario: Scenario,
+  server: ServerProcess,
+  connect: Effect.Effect<C, E, Scope.Scope>,
+  batchOf: (connections: ReadonlyArray<C>, inFlight: number, perConnection: number, payload: string) => Effect.Effect<Batch, Error>
+): Promise<Result> =>
   Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    const oursBatchOf = variant === "ours" ? oursBatch : oursCallAllBatch
-    const connections = yield* Effect.forEach(
-      Array.from({ length: scenario.connections }),
-      () => Connection.connect({ address: { _tag: "Tcp", host: ADDRESS_HOST, port: server.port }, application: "bench" }),
-      { concurrency: "unbounded" }
-    )
-    const warmup = yield* oursBatchOf(connections, scenario.inFlight, split(scenario, scenario.warmupCalls), scenario.payload)
+    const connections = yield* Effect.forEach(Array.from({ length: scenario.connections }), () => connect, {
+      concurrency: "unbounded"
+    })
+    const warmup = yield* batchOf(connections, scenario.inFlight, split(scenario, scenario.warmupCalls), scenario.payload)
     const perConnection = split(scenario, measuredCalls(scenario, warmup))
     const serverBefore = yield* Effect.promise(() => server.usage())
     const clientBefore = process.cpuUsage()
-    const batch = yield* oursBatchOf(connections, scenario.inFlight, perConnection, scenario.payload)
+    const batch = yield* batchOf(connections, scenario.inFlight, perConnection, scenario.payload)
     const clientCpuUs = cpuDelta(clientBefore, process.cpuUsage())
     const serverCpuUs = cpuDelta(serverBefore, yield* Effect.promise(() => server.usage()))
     return { variant, scenario, batch: withWarmupFailures(batch, warmup), clientCpuUs, serverCpuUs } as const
   })))
+
+// Ours: connection.call fibers or connection.callAll, over TCP or WebSocket.
+const runOurs = (variant: "ours" | "callAll", scenario: Scenario, server: ServerProcess): Promise<Result> =>
+  runFibers(
+    variant,
+    scenario,
+    server,
+    Connection.connect({ address: oursAddress(scenario, server), application: "bench" }),
+    (connections, inFlight, perConnection, payload) =>
+      variant === "ours"
+        ? fiberBatch(variantName.ours, oursCall, connections, inFlight, perConnection, payload)
+        : oursCallAllBatch(connections, inFlight, perConnection, payload)
+  )
+
+// The Effect floor: the bare echo's client, a looping fiber per call in flight.
+const runEffectFloor = (scenario: Scenario, server: ServerProcess): Promise<Result> =>
+  runFibers(
+    "effectFloor",
+    scenario,
+    server,
+    Effect.acquireRelease(Effect.promise(() => Floor.connect(server.port)), (connection) => Effect.sync(() => connection.close())),
+    (connections, inFlight, perConnection, payload) =>
+      fiberBatch(variantName.effectFloor, effectFloorCall, connections, inFlight, perConnection, payload)
+  )
 
 // Failures in the warm-up batch are reported with the measured batch's.
 const withWarmupFailures = (batch: Batch, warmup: Batch): Batch => ({
@@ -486,16 +654,34 @@ const withWarmupFailures = (batch: Batch, warmup: Batch): Batch => ({
   firstError: warmup.firstError ?? batch.firstError
 })
 
-const referenceConnect = (jstp: Jstp, port: number): Promise<RefConnection> =>
-  new Promise((resolve, reject) => {
-    // No reconnector: the default one keeps a 1-2 s timer alive after close.
-    jstp.net.connect("bench", { reconnector: () => {} }, port, ADDRESS_HOST, (error, connection) => {
-      if (error !== null && error !== undefined) reject(error instanceof Error ? error : new Error(String(error)))
-      else resolve(connection)
-    })
-  })
+// A callback of a 2.x-style connect: (error, connection, ...).
+const settle = <A>(resolve: (value: A) => void, reject: (error: Error) => void) => (error: unknown, value: A): void => {
+  if (error !== null && error !== undefined) reject(error instanceof Error ? error : new Error(String(error)))
+  else resolve(value)
+}
 
-const referenceClose = (connection: RefConnection): Promise<void> =>
+// No reconnector: the default one keeps a 1-2 s timer alive after close.
+const noReconnect = () => ({ reconnector: () => {} })
+
+const referenceConnect = (jstp: Jstp, port: number): Promise<RefConnection> =>
+  new Promise((resolve, reject) => jstp.net.connect("bench", noReconnect(), port, ADDRESS_HOST, settle(resolve, reject)))
+
+const referenceWsConnect = (jstp: Jstp, url: string): Promise<RefConnection> =>
+  new Promise((resolve, reject) => jstp.ws.connect("bench", noReconnect(), {}, url, settle(resolve, reject)))
+
+const compatConnect = (port: number): Promise<CompatConnection> =>
+  new Promise((resolve, reject) =>
+    compatNet.connect("bench", noReconnect(), port, ADDRESS_HOST, (error: Error | null, connection?: unknown) =>
+      settle(resolve, reject)(error, connection as CompatConnection))
+  )
+
+/** What closing a 2.x-style connection needs: close() and a 'close' event. */
+interface Closable {
+  close(): void
+  once(event: "close", listener: () => void): unknown
+}
+
+const closeAndWait = (connection: Closable): Promise<void> =>
   new Promise((resolve) => {
     const timer = setTimeout(resolve, 5_000)
     connection.once("close", () => {
@@ -507,14 +693,14 @@ const referenceClose = (connection: RefConnection): Promise<void> =>
 
 // A callback-style client: connect, warm-up, measured batch, close.
 const runCallbackStyle = async <C>(
-  variant: "reference" | "floor",
+  variant: Variant,
   scenario: Scenario,
   server: ServerProcess,
   client: { readonly connect: () => Promise<C>; readonly call: CallbackCall<C>; readonly close: (connection: C) => Promise<void> }
 ): Promise<Result> => {
   const connections: Array<C> = []
   const batch = (perConnection: number) =>
-    callbackBatch(variant, client.call, connections, scenario.inFlight, perConnection, scenario.payload)
+    callbackBatch(variantName[variant], client.call, connections, scenario.inFlight, perConnection, scenario.payload)
   try {
     for (let i = 0; i < scenario.connections; i++) connections.push(await client.connect())
     const warmup = await batch(split(scenario, scenario.warmupCalls))
@@ -533,13 +719,15 @@ const runCallbackStyle = async <C>(
 const runReference = (scenario: Scenario, server: ServerProcess, jstp: Jstp): Promise<Result> =>
   runCallbackStyle("reference", scenario, server, {
     connect: async () => {
-      const connection = await referenceConnect(jstp, server.port)
+      const connection = scenario.transport === "ws"
+        ? await referenceWsConnect(jstp, wsUrl(server))
+        : await referenceConnect(jstp, server.port)
       // Its pending callbacks are not called on a transport error: the batch's watchdog fails it.
       connection.on("error", (error) => process.stderr.write(`rpc bench: reference client connection: ${String(error)}\n`))
       return connection
     },
     call: referenceCall,
-    close: referenceClose
+    close: closeAndWait
   })
 
 const runFloor = (scenario: Scenario, server: ServerProcess): Promise<Result> =>
@@ -548,6 +736,288 @@ const runFloor = (scenario: Scenario, server: ServerProcess): Promise<Result> =>
     call: floorCall,
     close: async (connection) => connection.close()
   })
+
+// A server row: the facade's client (the cheapest) against the server of `variant`.
+const runServerRow = (variant: "serverOurs" | "serverOursEffect" | "serverCompat", scenario: Scenario, server: ServerProcess): Promise<Result> =>
+  runCallbackStyle(variant, scenario, server, {
+    connect: async () => {
+      const connection = await compatConnect(server.port)
+      connection.on("error", (error: unknown) => process.stderr.write(`rpc bench: facade client connection: ${String(error)}\n`))
+      return connection
+    },
+    call: compatCall,
+    close: closeAndWait
+  })
+
+const runScenario = (variant: Variant, scenario: Scenario, server: ServerProcess, jstp: Jstp): Promise<Result> => {
+  switch (variant) {
+    case "ours":
+    case "callAll":
+      return runOurs(variant, scenario, server)
+    case "reference":
+      return runReference(scenario, server, jstp)
+    case "floor":
+      return runFloor(scenario, server)
+    case "effectFloor":
+      return runEffectFloor(scenario, server)
+    case "serverOurs":
+    case "serverOursEffect":
+    case "serverCompat":
+      return runServerRow(variant, scenario, server)
+  }
+}
+
+// --- Fan-out ------------------------------------------------------------------
+
+/**
+ * A row of the fan-out table: ours with the Effect API (clients receiving
+ * through the events Stream, or through the onEvent connect option), ours
+ * through the facade, or the reference.
+ */
+type FanoutVariant = "stream" | "onEvent" | "compat" | "reference"
+
+const fanoutVariants: ReadonlyArray<FanoutVariant> = ["stream", "onEvent", "compat", "reference"]
+
+const fanoutName: Record<FanoutVariant, string> = {
+  stream: "ours, Effect API: events Stream",
+  onEvent: "ours, Effect API: onEvent",
+  compat: "ours, facade",
+  reference: "reference"
+}
+
+/** A fan-out variant's name in BENCH_RPC_IMPLS. */
+const fanoutKey: Record<FanoutVariant, string> = { stream: "ours", onEvent: "onEvent", compat: "compat", reference: "reference" }
+
+/** The server a fan-out variant's clients subscribe to. */
+const fanoutImpl: Record<FanoutVariant, Impl> = { stream: "ours", onEvent: "ours", compat: "compat", reference: "reference" }
+
+const fanoutLabel = `(4) fan-out: ${FANOUT_CONNECTIONS} connections subscribed, server broadcasts ${FANOUT_EVENTS.toLocaleString("en-US")} events`
+
+/**
+ * The deliveries of one broadcast: each client must get tick(i, payload) for
+ * i in 0..count-1, each once and in order. A wrong, missing or repeated event
+ * is a mismatch (the expected id then follows the id received, so one lost
+ * event is one mismatch). `onDone` is called when every client has its last
+ * event.
+ */
+class Deliveries implements Tally {
+  completed = 0
+  errors = 0
+  mismatches = 0
+  firstError: unknown = undefined
+  /** When the last client got its last event. */
+  doneAt: bigint | undefined = undefined
+  private readonly next: Int32Array
+  private readonly finished: Uint8Array
+  private clientsDone = 0
+
+  constructor(
+    readonly clients: number,
+    readonly count: number,
+    private readonly onDone: () => void
+  ) {
+    this.next = new Int32Array(clients)
+    this.finished = new Uint8Array(clients)
+  }
+
+  /** Client `c` got tick(id, payload). */
+  receive(c: number, id: unknown, payload: unknown): void {
+    this.completed++
+    const expected = this.next[c]!
+    if (id !== expected || payload !== smallPayload || expected >= this.count) {
+      this.mismatch(`client ${c} got tick(${typeof id === "number" ? id : typeof id}${payload === smallPayload ? ", payload" : ", a wrong payload"}) where tick(${expected}, payload) was due`)
+    }
+    const next = typeof id === "number" ? id + 1 : expected + 1
+    this.next[c] = next
+    if (next === this.count && this.finished[c] === 0) {
+      this.finished[c] = 1
+      if (++this.clientsDone === this.clients) {
+        this.doneAt = process.hrtime.bigint()
+        this.onDone()
+      }
+    }
+  }
+
+  /** Client `c` got something else than a tick of `bench`. */
+  stray(c: number, what: string): void {
+    this.completed++
+    this.mismatch(`client ${c} got ${what}`)
+  }
+
+  /** Client `c`'s connection failed. */
+  error(c: number, error: unknown): void {
+    this.errors++
+    this.firstError ??= new Error(`client ${c}: ${describeError(error)}`)
+  }
+
+  private mismatch(message: string): void {
+    this.mismatches++
+    this.firstError ??= new Error(message)
+  }
+}
+
+const describeError = (error: unknown): string => error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+
+/** One broadcast and its deliveries. */
+interface FanoutBatch {
+  /** Deliveries due: clients × events. */
+  readonly due: number
+  readonly completed: number
+  readonly errors: number
+  readonly mismatches: number
+  readonly firstError: unknown
+  /** Clients the server broadcast to. */
+  readonly connections: number
+  readonly elapsedNs: number
+  readonly clientCpuUs: number
+  readonly serverCpuUs: number
+}
+
+// How long to wait after the last delivery for deliveries that should not come.
+const FANOUT_SETTLE_MS = 100
+
+// Asks the server to broadcast `count` events and waits until every client
+// has them all; `use` points the clients' listeners at the new tally.
+const fanoutBatch = async (
+  who: string,
+  server: ServerProcess,
+  count: number,
+  use: (tally: Deliveries) => void
+): Promise<FanoutBatch> => {
+  const serverBefore = await server.usage()
+  let finish: () => void = () => {}
+  const done = new Promise<void>((resolve) => {
+    finish = resolve
+  })
+  const tally = new Deliveries(FANOUT_CONNECTIONS, count, () => finish())
+  use(tally)
+  const due = FANOUT_CONNECTIONS * count
+  let stop: () => void = () => {}
+  const stalled = new Promise<never>((_, reject) => {
+    stop = watchdog(tally, () =>
+      reject(new Error(`rpc bench (${who}): no event delivered for ${STALL_MS / 1000} s (${tally.completed} of ${due} deliveries done)`)))
+  })
+  try {
+    const clientBefore = process.cpuUsage()
+    const started = process.hrtime.bigint()
+    const broadcasted = server.broadcast(count, smallPayload, FANOUT_BURST)
+    await Promise.race([done, stalled, broadcasted.then(() => Promise.race([done, stalled]))])
+    const clientCpuUs = cpuDelta(clientBefore, process.cpuUsage())
+    const elapsedNs = Number(tally.doneAt! - started)
+    const connections = await broadcasted
+    const serverCpuUs = cpuDelta(serverBefore, await server.usage())
+    await new Promise((resolve) => setTimeout(resolve, FANOUT_SETTLE_MS))
+    const { completed, errors, mismatches, firstError } = tally
+    return { due, completed, errors, mismatches, firstError, connections, elapsedNs, clientCpuUs, serverCpuUs }
+  } finally {
+    stop()
+  }
+}
+
+interface FanoutResult {
+  readonly variant: FanoutVariant
+  readonly warmup: FanoutBatch
+  readonly batch: FanoutBatch
+}
+
+// The warm-up broadcast, then the measured one, to the same clients.
+const fanoutRounds = async (variant: FanoutVariant, server: ServerProcess, use: (tally: Deliveries) => void): Promise<FanoutResult> => {
+  const warmup = await fanoutBatch(fanoutName[variant], server, FANOUT_WARMUP_EVENTS, use)
+  const batch = await fanoutBatch(fanoutName[variant], server, FANOUT_EVENTS, use)
+  return { variant, warmup, batch }
+}
+
+// Ours, Effect API: FANOUT_CONNECTIONS Connection.connect clients, receiving
+// through `connection.events("bench")` (Stream.runForEach, a fiber each) or
+// through the onEvent connect option; one Effect.
+const runFanoutOurs = (variant: "stream" | "onEvent", server: ServerProcess): Promise<FanoutResult> =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    let current: Deliveries | undefined
+    const receive = (c: number, event: Connection.RemoteEvent): void => {
+      if (event.iface === "bench" && event.event === "tick" && event.args.length === 2) current?.receive(c, event.args[0], event.args[1])
+      else current?.stray(c, `${event.iface}.${event.event} with ${event.args.length} arguments`)
+    }
+    const connections = yield* Effect.forEach(
+      Array.from({ length: FANOUT_CONNECTIONS }),
+      (_, c) =>
+        Connection.connect({
+          address: { _tag: "Tcp", host: ADDRESS_HOST, port: server.port },
+          application: "bench",
+          onEvent: variant === "onEvent" ? (event) => receive(c, event) : undefined
+        }),
+      { concurrency: "unbounded" }
+    )
+    if (variant === "stream") {
+      yield* Effect.forEach(
+        connections,
+        (connection, c) =>
+          connection.events("bench").pipe(Stream.runForEach((event) => Effect.sync(() => receive(c, event))), Effect.forkScoped),
+        { discard: true }
+      )
+      // A stream subscribes when it runs: let every one start (the warm-up
+      // would fail if one missed an event).
+      yield* Effect.sleep("50 millis")
+    }
+    return yield* Effect.tryPromise({
+      try: () => fanoutRounds(variant, server, (tally) => current = tally),
+      catch: (error) => error instanceof Error ? error : new Error(String(error))
+    })
+  })))
+
+/** A 2.x-style client connection of the fan-out: it closes, and its errors are reported. */
+interface FanoutConnection extends Closable {
+  on(event: "error", listener: (error: unknown) => void): unknown
+}
+
+// The facade or the reference: FANOUT_CONNECTIONS clients of the 2.x API,
+// connectAndInspect("bench", ..., ["bench"], ...) and
+// `proxies.bench.on("tick", (id, payload) => ...)`.
+const runFanoutCallbacks = async (
+  variant: "compat" | "reference",
+  server: ServerProcess,
+  connectAndInspect: (callback: (error: unknown, connection: FanoutConnection, proxy: RefRemoteProxy | undefined) => void) => void
+): Promise<FanoutResult> => {
+  let current: Deliveries | undefined
+  const connections: Array<FanoutConnection> = []
+  try {
+    await Promise.all(Array.from({ length: FANOUT_CONNECTIONS }, (_, c) =>
+      new Promise<void>((resolve, reject) =>
+        connectAndInspect((error, connection, proxy) => {
+          if (error !== null && error !== undefined) return reject(error instanceof Error ? error : new Error(String(error)))
+          connections.push(connection)
+          connection.on("error", (failure) => {
+            if (current === undefined) process.stderr.write(`rpc bench: ${fanoutName[variant]} client ${c}: ${String(failure)}\n`)
+            else current.error(c, failure)
+          })
+          if (proxy === undefined) return reject(new Error(`rpc bench: ${fanoutName[variant]}: no remote proxy for bench`))
+          proxy.on("tick", (id, payload) => current?.receive(c, id, payload))
+          resolve()
+        })
+      )
+    ))
+    return await fanoutRounds(variant, server, (tally) => current = tally)
+  } finally {
+    await Promise.all(connections.map(closeAndWait))
+  }
+}
+
+const runFanout = (variant: FanoutVariant, server: ServerProcess, jstp: Jstp): Promise<FanoutResult> => {
+  switch (variant) {
+    case "stream":
+    case "onEvent":
+      return runFanoutOurs(variant, server)
+    case "compat":
+      return runFanoutCallbacks(variant, server, (callback) =>
+        compatNet.connectAndInspect("bench", noReconnect(), ["bench"], server.port, ADDRESS_HOST, (error: Error | null, connection?: unknown, proxies?: unknown) => {
+          const proxy: CompatRemoteProxy | undefined = (proxies as Record<string, CompatRemoteProxy> | undefined)?.["bench"]
+          callback(error, connection as CompatConnection, proxy)
+        }))
+    case "reference":
+      return runFanoutCallbacks(variant, server, (callback) =>
+        jstp.net.connectAndInspect("bench", noReconnect(), ["bench"], server.port, ADDRESS_HOST, (error, connection, proxies) =>
+          callback(error, connection, proxies?.["bench"])))
+  }
+}
 
 // --- Output -------------------------------------------------------------------
 
@@ -583,40 +1053,44 @@ const formatLatency = (ns: number): string => {
 
 const formatCpu = (us: number): string => (us < 100 ? us.toFixed(1) : us.toFixed(0))
 
-const selected = <A extends string>(name: string, all: ReadonlyArray<A>): ReadonlyArray<A> => {
+// CPU per delivery: a fraction of a microsecond.
+const formatCpuFine = (us: number): string => (us < 10 ? us.toFixed(2) : formatCpu(us))
+
+// Whether a key is listed in the environment variable `name` (comma-separated; unset or empty: every key).
+const wants = (name: string): ((key: string) => boolean) => {
   const raw = process.env[name]
-  if (raw === undefined || raw.trim() === "") return all
+  if (raw === undefined || raw.trim() === "") return () => true
   const wanted = raw.split(",").map((s) => s.trim())
-  return all.filter((item) => wanted.includes(item))
+  return (key) => wanted.includes(key)
 }
 
 const run = async (options: RunOptions): Promise<void> => {
   const started = process.hrtime.bigint()
   const loadBefore = loadavg()[0] ?? 0
   const { jstp, mdsfFallback } = loadReference()
-  const variants = selected<Variant>("BENCH_RPC_IMPLS", ["ours", "callAll", "reference", "floor"])
-  const keys = selected<ScenarioKey>("BENCH_RPC_SCENARIOS", scenarios.map((s) => s.key))
-  const chosen = scenarios.filter((s) => keys.includes(s.key))
-  const runs = chosen.flatMap((scenario) =>
-    scenario.variants.filter((v) => variants.includes(v)).map((variant) => ({ scenario, variant }))
+  const wantsImpl = wants("BENCH_RPC_IMPLS")
+  const wantsScenario = wants("BENCH_RPC_SCENARIOS")
+  const runs = scenarios.filter((s) => wantsScenario(s.key)).flatMap((scenario) =>
+    scenario.variants.filter((v) => wantsImpl(variantKey[v])).map((variant) => ({ scenario, variant }))
   )
-  const impls = (["ours", "reference", "floor"] as const).filter((impl) => runs.some((r) => implOf(r.variant) === impl))
+  const fanoutRuns = wantsScenario("fanout") ? fanoutVariants.filter((v) => wantsImpl(fanoutKey[v])) : []
+  const impls = allImpls.filter((impl) =>
+    runs.some((r) => implOf[r.variant] === impl) || fanoutRuns.some((v) => fanoutImpl[v] === impl)
+  )
 
   options.progress(`rpc: starting server processes (${impls.join(", ")})`)
   const servers = new Map<Impl, ServerProcess>()
   const results: Array<Result> = []
+  const fanoutResults: Array<FanoutResult> = []
   try {
     for (const impl of impls) servers.set(impl, await startServer(impl))
     for (const { scenario, variant } of runs) {
-      const server = servers.get(implOf(variant))!
       options.progress(`rpc: ${scenario.label}: ${variantName[variant]}`)
-      results.push(
-        variant === "reference"
-          ? await runReference(scenario, server, jstp)
-          : variant === "floor"
-          ? await runFloor(scenario, server)
-          : await runOurs(variant, scenario, server)
-      )
+      results.push(await runScenario(variant, scenario, servers.get(implOf[variant])!, jstp))
+    }
+    for (const variant of fanoutRuns) {
+      options.progress(`rpc: ${fanoutLabel}: ${fanoutName[variant]}`)
+      fanoutResults.push(await runFanout(variant, servers.get(fanoutImpl[variant])!, jstp))
     }
   } finally {
     const closing = await Promise.allSettled([...servers.values()].map((server) => server.close()))
@@ -654,6 +1128,27 @@ const run = async (options: RunOptions): Promise<void> => {
     consume(Math.round(s.rate))
   })
 
+  // Fan-out: deliveries per second over the measured broadcast, and CPU per delivery.
+  const fanoutRate = (r: FanoutResult): number => (r.batch.due * 1e9) / Math.max(1, r.batch.elapsedNs)
+  const findFanout = (variant: FanoutVariant): FanoutResult | undefined => fanoutResults.find((r) => r.variant === variant)
+  const fanoutRatioOf = (variant: Exclude<FanoutVariant, "reference">): number => {
+    const ours = findFanout(variant)
+    const reference = findFanout("reference")
+    return ours === undefined || reference === undefined ? Number.NaN : fanoutRate(ours) / fanoutRate(reference)
+  }
+  const fanoutRows = fanoutResults.map((r, i) => {
+    consume(Math.round(fanoutRate(r)))
+    return [
+      i === 0 ? fanoutLabel : "",
+      fanoutName[r.variant],
+      r.batch.due.toLocaleString("en-US"),
+      formatRate(fanoutRate(r)),
+      formatLatency(r.batch.elapsedNs),
+      `${formatCpuFine(r.batch.clientCpuUs / r.batch.due)} + ${formatCpuFine(r.batch.serverCpuUs / r.batch.due)}`,
+      r.variant === "reference" ? "" : formatRatio(fanoutRatioOf(r.variant))
+    ]
+  })
+
   const serverFallback = servers.get("reference")?.mdsfFallback
   const describeMdsf = (fallback: boolean | null | undefined): string =>
     fallback === true ? "its JS fallback parser (native addon not built)" : fallback === false ? "its native addon" : "–"
@@ -672,25 +1167,53 @@ const run = async (options: RunOptions): Promise<void> => {
     : `Node flags besides \`--import tsx\`: client ${clientFlags.join(" ") || "none"}, servers ${serverFlags.join(" ") || "none"}; NODE_OPTIONS ${nodeOptions === "" ? "unset" : `"${nodeOptions}"`}`
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   const out: Array<string> = []
-  out.push("## RPC: echo over TCP on 127.0.0.1 (calls/s higher is better, latency lower is better)", "")
-  out.push(markdownTable(
-    ["Scenario", "Impl", "Calls", "Calls/s", "p50", "p99", "CPU µs/call (client + server)", "ours/ref calls/s"],
-    rows
-  ))
-  out.push(
-    "",
+  if (rows.length > 0) {
+    out.push("## RPC: echo over TCP on 127.0.0.1, (5) over WebSocket (calls/s higher is better, latency lower is better)", "")
+    out.push(markdownTable(
+      ["Scenario", "Impl", "Calls", "Calls/s", "p50", "p99", "CPU µs/call (client + server)", "ours/ref calls/s"],
+      rows
+    ))
+  }
+  if (fanoutRows.length > 0) {
+    if (out.length > 0) out.push("")
+    out.push("## RPC fan-out: server broadcast over TCP on 127.0.0.1 (events/s higher is better)", "")
+    out.push(markdownTable(
+      ["Scenario", "Impl", "Deliveries", "Events/s", "Wall time", "CPU µs/delivery (client + server)", "ours/ref events/s"],
+      fanoutRows
+    ))
+  }
+  const echoSetup = [
     `Setup: client in the bench process, server in a child process (child_process.fork with --import tsx, one per implementation), so client and server each have an event loop (and, on this ${availableParallelism()}-core machine, a core). ` +
       "Ours: Server.make + Connection.connect, `connection.call(\"echo\", \"echo\", [payload])`, one Effect.runPromise per scenario, " +
       "concurrency from long-lived fibers (one per call in flight) looping over their share of calls. " +
-      "Ours (callAll), in (1) only: the same, but each connection driven by ONE `connection.callAll(\"echo\", \"echo\", args, { concurrency: 100, onResult })` " +
+      "Ours (callAll), in (1) and (5) only: the same, but each connection driven by ONE `connection.callAll(\"echo\", \"echo\", args, { concurrency: 100, onResult })` " +
       "(100 calls in flight under one fiber; args is a generator that stamps call i's start when it yields i's args, which callAll pulls as it issues the call; onResult(i) stamps its end and checks its result). " +
       "Reference: @metarhia/jstp 2.3.0 jstp.net.createServer + jstp.net.connect (no-op reconnector), `callMethod` with callbacks, each callback starting the next call. " +
       "Both servers run the same callback-style handler `(connection, x, callback) => callback(null, x)` (ours wrapped in Application.callback). " +
       "Ceiling: a bare Node echo (bench/rpc/floor.ts), client and server with node:net, NUL framing, JSON.parse and JSON.stringify and nothing else (no handshake, validation, session buffer or protocol engine), driven like the reference; " +
       "no implementation that parses and serializes its messages can beat it here, so its ratio bounds what a target can ask of this machine.",
+    "Effect floor, in (1) and (2): the same bare echo, its client driven like ours (a looping fiber per call in flight), each call one `Effect.async` resumed from the bare client's callback: " +
+      "what an implementation with a fiber per call in flight cannot beat. " +
+      "Server rows, in (1) and (2): the facade's client (`effect-jstp/compat` net.connect, no-op reconnector, `callMethod`, driven like the reference), the cheapest client, against " +
+      "our Server with the callback-style handler (the server of the ours rows), our Server with the Effect handler `(_connection, x) => Effect.succeed(x)`, and the facade's server " +
+      "(`effect-jstp/compat` net.createServer, `new Application(\"bench\", { echo: { echo: (connection, value, callback) => callback(null, value) } })`): read their server CPU µs/call. " +
+      "(5) WebSocket: ours dials `{ _tag: \"WebSocket\", host, port }` and our Server listens on one (the `ws` package); the reference: jstp.ws.createServer (an http.Server, the `websocket` package) and jstp.ws.connect.",
     `Latency is per call, from the call's start to its result (process.hrtime.bigint), over the measured batch; calls/s = measured calls / batch wall time. Each scenario runs a warm-up batch first on the same connections (not measured; (3)'s warm-up also sets its call count for ~2 s, between 300 and 1000). CPU µs/call = process.cpuUsage (user + system) of the client and of the server process over the measured batch, per call.`,
     `Payloads: a 100-byte ASCII string; (3) text: a 64 KiB string (65,536 UTF-16 code units, ${Buffer.byteLength(largePayload).toLocaleString("en-US")} UTF-8 bytes, prose with quotes and a few non-ASCII words); ` +
-      `(3) base64: randomBytes(49152).toString("base64"), ${largeBase64Payload.length.toLocaleString("en-US")} ASCII characters (how a 64 KiB Buffer travels in JSTP). Every result was checked to be exactly [payload].`,
+      `(3) base64: randomBytes(49152).toString("base64"), ${largeBase64Payload.length.toLocaleString("en-US")} ASCII characters (how a 64 KiB Buffer travels in JSTP). Every result was checked to be exactly [payload].`
+  ]
+  const fanoutSetup = [
+    `Fan-out: ${FANOUT_CONNECTIONS} client connections (in the bench process) to one server (in its child process), which broadcasts \`bench.tick(i, payload)\` (the 100-byte payload) for i in 0..${FANOUT_EVENTS - 1}, ` +
+      `${FANOUT_BURST} events at a time with a setImmediate between (the same driver for every server), after a warm-up broadcast of ${FANOUT_WARMUP_EVENTS} to the same clients. ` +
+      "Ours, Effect API: Server.make's `server.broadcast(\"bench\", \"tick\", [i, payload])`, clients Connection.connect receiving through `connection.events(\"bench\")` (Stream.runForEach, a fiber per client) or through the `onEvent` connect option; " +
+      "ours, facade: its net server's `broadcast(\"bench\", \"tick\", i, payload)`, clients `connectAndInspect(\"bench\", client, [\"bench\"], ...)` with `proxies.bench.on(\"tick\", (i, payload) => ...)`; the reference: the same 2.x program on @metarhia/jstp 2.3.0. " +
+      `Events/s = deliveries (${FANOUT_CONNECTIONS} × events) / wall time from the broadcast request until the last client has its last event; CPU µs/delivery = process.cpuUsage of the clients' process and of the server over it, per delivery. ` +
+      `Every client was checked to get every event exactly once and in order, and nothing more within ${FANOUT_SETTLE_MS} ms after.`
+  ]
+  out.push(
+    "",
+    ...(rows.length > 0 ? echoSetup : []),
+    ...(fanoutRows.length > 0 ? fanoutSetup : []),
     `${flagsLine}. ${mdsfLine}. NODE_ENV=${process.env["NODE_ENV"] ?? "(unset)"}; Node ${process.version}; rpc bench took ${seconds.toFixed(1)} s; 1-min load average ${loadBefore.toFixed(2)} before, ${(loadavg()[0] ?? 0).toFixed(2)} after (other work on the machine makes these figures noisy).`
   )
 
@@ -707,13 +1230,55 @@ const run = async (options: RunOptions): Promise<void> => {
     return found.length === 0 ? undefined : `${label} (target ≥ ${target}×): ${found.join(", ")}`
   }
   const sequentialRatio = ratioOf("sequential", "ours")
-  // What the bare Node echo reaches: no target above it can be met on this machine.
-  const ceilingPart = (): string | undefined => {
+  // What the bare Node echo (or it with a fiber per call) reaches: no target above it can be met on this machine.
+  const ceilingPart = (variant: "floor" | "effectFloor", label: string): string | undefined => {
     const found = scenarios.flatMap((scenario) => {
-      const r = ratioOf(scenario.key, "floor")
+      const r = ratioOf(scenario.key, variant)
       return Number.isNaN(r) ? [] : [`${scenario.label} ${formatRatio(r)}`]
     })
-    return found.length === 0 ? undefined : `ceiling (a bare Node echo / the reference): ${found.join(", ")}`
+    return found.length === 0 ? undefined : `${label}: ${found.join(", ")}`
+  }
+  // Server CPU per call of the server rows, in (1) and (2).
+  const serverCpu = (key: ScenarioKey, variant: Variant): number => find(key, variant)?.cpuPerCallUs.server ?? Number.NaN
+  const serverScenarios = scenarios.filter((s) => s.key === "pipelined" || s.key === "sequential")
+  const serverRatioPart = (): string | undefined => {
+    const found = serverScenarios.flatMap((scenario) => {
+      const effect = serverCpu(scenario.key, "serverOurs")
+      const facade = serverCpu(scenario.key, "serverCompat")
+      const r = effect / facade
+      return Number.isNaN(r)
+        ? []
+        : [`${scenario.label} ${formatCpu(effect)} / ${formatCpu(facade)} µs = ${formatRatio(r)} (${r <= 1.1 ? "met" : "MISSED"})`]
+    })
+    return found.length === 0
+      ? undefined
+      : `Effect server CPU per call / facade server CPU per call (target ≤ 1.1×; both with the callback-style handler, facade client): ${found.join(", ")}`
+  }
+  const handlerPart = (): string | undefined => {
+    const found = serverScenarios.flatMap((scenario) => {
+      const d = serverCpu(scenario.key, "serverOursEffect") - serverCpu(scenario.key, "serverOurs")
+      return Number.isNaN(d) ? [] : [`${scenario.label} ${d >= 0 ? "+" : ""}${d.toFixed(1)} µs (${d <= 2 ? "met" : "MISSED"})`]
+    })
+    return found.length === 0
+      ? undefined
+      : `Effect handler minus callback handler, server µs per call (target ≤ 2 µs; our Server, facade client): ${found.join(", ")}`
+  }
+  const fanoutPart = (): string | undefined => {
+    const target = 2
+    const found = (["stream", "onEvent", "compat"] as const).flatMap((variant) => {
+      const r = fanoutRatioOf(variant)
+      return Number.isNaN(r) ? [] : [`${fanoutName[variant]} ${formatRatio(r)} the reference (${r >= target ? "met" : "MISSED"})`]
+    })
+    return found.length === 0 ? undefined : `fan-out events/s (target ≥ ${target}×): ${found.join(", ")}`
+  }
+  const streamVsOnEventPart = (): string | undefined => {
+    const stream = findFanout("stream")
+    const onEvent = findFanout("onEvent")
+    if (stream === undefined || onEvent === undefined) return undefined
+    const perEvent = (r: FanoutResult): number => r.batch.clientCpuUs / r.batch.due
+    return `events Stream µs per event vs onEvent µs per event (client CPU per delivery, no target): ${formatCpuFine(perEvent(stream))} vs ${formatCpuFine(perEvent(onEvent))} µs (${
+      perEvent(stream) >= perEvent(onEvent) ? "+" : ""
+    }${(perEvent(stream) - perEvent(onEvent)).toFixed(2)} µs)`
   }
   const verdict = [
     verdictPart("pipelined", 2, [
@@ -725,14 +1290,21 @@ const run = async (options: RunOptions): Promise<void> => {
       ["base64 payload: ours", "large-base64", "ours"]
     ]),
     Number.isNaN(sequentialRatio) ? undefined : `sequential (no target) ours ${formatRatio(sequentialRatio)}`,
-    ceilingPart()
+    verdictPart("WebSocket pipelined", 2, [
+      ["ours with connection.call (100 looping fibers per connection)", "ws-pipelined", "ours"],
+      ["ours with connection.callAll (one call per connection, concurrency 100)", "ws-pipelined", "callAll"]
+    ]),
+    serverRatioPart(),
+    handlerPart(),
+    fanoutPart(),
+    streamVsOnEventPart(),
+    ceilingPart("floor", "ceiling (a bare Node echo / the reference)"),
+    ceilingPart("effectFloor", "Effect floor (the bare echo with a fiber per call / the reference)")
   ].filter((part) => part !== undefined)
   if (verdict.length > 0) out.push("", `Verdict: ${verdict.join("; ")}.`)
 
   // Fail loudly on any error or wrong echo.
   const failures = results.filter((r) => r.batch.errors + r.batch.mismatches > 0 || r.batch.completed !== r.batch.latencies.length)
-  const describeError = (error: unknown): string =>
-    error instanceof Error ? `${error.name}: ${error.message}` : String(error)
   for (const f of failures) {
     out.push(
       "",
@@ -740,8 +1312,24 @@ const run = async (options: RunOptions): Promise<void> => {
         `${f.batch.completed} of ${f.batch.latencies.length} measured calls completed; first error: ${describeError(f.batch.firstError)}`
     )
   }
+  // And on any lost, repeated, extra or wrong event, in the warm-up or the measured broadcast.
+  const fanoutFailures = fanoutResults.flatMap((r) =>
+    ([["warm-up", r.warmup], ["measured", r.batch]] as const).filter(([, b]) =>
+      b.errors + b.mismatches > 0 || b.completed !== b.due || b.connections !== FANOUT_CONNECTIONS
+    ).map(([which, b]) => ({ variant: r.variant, which, batch: b }))
+  )
+  for (const f of fanoutFailures) {
+    out.push(
+      "",
+      `FAILED: ${fanoutLabel}, ${fanoutName[f.variant]}, ${f.which} broadcast: ${f.batch.errors} client errors and ${f.batch.mismatches} wrong, repeated or out-of-order events; ` +
+        `${f.batch.completed} of ${f.batch.due} deliveries; the server broadcast to ${f.batch.connections} of ${FANOUT_CONNECTIONS} clients; first error: ${
+          f.batch.firstError === undefined ? "–" : describeError(f.batch.firstError)
+        }`
+    )
+  }
   console.log(out.join("\n"))
-  if (failures.length > 0) throw new Error(`rpc bench: ${failures.length} scenario run(s) had errors or wrong echoes (see above)`)
+  const failed = failures.length + fanoutFailures.length
+  if (failed > 0) throw new Error(`rpc bench: ${failed} scenario run(s) had errors, wrong echoes or wrong deliveries (see above)`)
 }
 
 const rpc: BenchModule = { name: "rpc", run }

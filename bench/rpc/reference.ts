@@ -24,6 +24,18 @@ export interface RefConnection {
   once(event: "close", listener: () => void): unknown
 }
 
+/** A remote interface of `connectAndInspect`: the peer's events by `on(eventName, listener)`. */
+export interface RefRemoteProxy {
+  on(event: string, listener: (...args: Array<unknown>) => void): unknown
+}
+
+/** `connectAndInspect`'s callback: the connection and a proxy per inspected interface. */
+export type RefInspectCallback = (
+  error: unknown,
+  connection: RefConnection,
+  proxies?: { readonly [iface: string]: RefRemoteProxy }
+) => void
+
 /** The client options of `connect`; only the reconnector is set here. */
 export interface RefClient {
   readonly reconnector?: (connection: RefConnection, reconnect: () => void) => void
@@ -35,6 +47,9 @@ export interface RefServer {
   close(callback?: (error?: Error) => void): unknown
   on(event: "error", listener: (error: Error) => void): unknown
   on(event: "connect", listener: (connection: RefConnection) => void): unknown
+  /** Sends `iface.event(...args)` to every client. */
+  broadcast(iface: string, event: string, ...args: Array<unknown>): void
+  getClientsArray(): Array<RefConnection>
 }
 
 export interface Jstp {
@@ -46,6 +61,25 @@ export interface Jstp {
       client: RefClient | null,
       port: number,
       host: string,
+      callback: (error: unknown, connection: RefConnection) => void
+    ): void
+    connectAndInspect(
+      app: string,
+      client: RefClient | null,
+      interfaces: ReadonlyArray<string>,
+      port: number,
+      host: string,
+      callback: RefInspectCallback
+    ): void
+  }
+  /** WebSocket (the `websocket` package): an http.Server that serves JSTP; clients dial a ws:// URL. */
+  readonly ws: {
+    createServer(options: { readonly applications: ReadonlyArray<RefApplication> }): RefServer
+    connect(
+      app: string,
+      client: RefClient | null,
+      webSocketConfig: object,
+      url: string,
       callback: (error: unknown, connection: RefConnection) => void
     ): void
   }
