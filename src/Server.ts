@@ -5,13 +5,13 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Deferred, Duration, Effect, Fiber, Layer, Option, PubSub, Runtime, Schedule, type Scope, Stream } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Fiber, Layer, Option, PubSub, Runtime, type Scope, Stream } from "effect"
 import * as Application from "./Application.js"
 import * as Connection from "./Connection.js"
-import { broadcast, type CloseReason, Engine, type HandshakeOutcome } from "./engine/Engine.js"
+import { type CloseReason, Engine, type HandshakeOutcome } from "./engine/Engine.js"
 import type { ConnectionError } from "./ConnectionError.js"
 import * as Handshake from "./engine/Handshake.js"
-import { SessionCache } from "./engine/SessionCache.js"
+import { ServerCore } from "./engine/ServerCore.js"
 import { Session } from "./engine/Session.js"
 import * as Versions from "./engine/Versions.js"
 import * as RemoteError from "./RemoteError.js"
@@ -145,14 +145,13 @@ export const selectApplication: (
 ) => AnyApplication | undefined = Versions.select
 
 interface Live {
+  readonly id: number
   readonly connection: Connection.Connection
   readonly engine: Engine
   readonly appInfo: { name: string; version: string }
   readonly requestedVersion: string
   readonly lifecycle: PubSub.PubSub<Connection.Lifecycle>
 }
-
-const engineOf = (entry: Live): Engine => entry.engine
 
 /**
  * Starts the listeners and serves until the scope closes.
@@ -174,32 +173,29 @@ export const make = <R = never>(
     const store: SessionStore.SessionStore = Option.isSome(provided) ? provided.value : yield* SessionStore.memory()
     const events = yield* PubSub.unbounded<ServerEvent>()
     const publish = (event: ServerEvent) => runSync(PubSub.publish(events, event))
-    const handshakeTimeout = options.handshakeTimeout ?? Duration.seconds(3)
     const serverScope = yield* Effect.scope
     const storeInactive = (session: Session) =>
       runCallback(Effect.zipRight(store.set(session.id, session), store.setInactive(session.id)))
-    // Connections with a link; and the sessions of every connection, linked
-    // or dropped (until clientExpirationTime), restorable onto their engine.
-    const live = new Map<number, Live>()
-    const sessions = new SessionCache<Live>(
-      Duration.toMillis(options.clientExpirationTime ?? Duration.hours(1)),
-      {
+    // Connections with a link, and the sessions of every connection, linked
+    // or dropped (until clientExpirationTime), restorable onto their engine;
+    // timers run on the server's clock, in its scope.
+    const core = new ServerCore<Live>({
+      timers: {
         set: (ms, run) => {
           const fiber = runSync(Effect.forkIn(Effect.zipRight(Effect.sleep(ms), Effect.sync(run)), serverScope))
           return () => runCallback(Fiber.interrupt(fiber))
         }
       },
-      // Stored again: what was sent while the link was down is in it now.
-      (_, entry) => storeInactive(entry.engine.session!)
-    )
-    yield* Effect.addFinalizer(() => Effect.sync(() => sessions.closeAll()))
+      expireAfter: Duration.toMillis(options.clientExpirationTime ?? Duration.hours(1)),
+      heartbeatInterval: options.heartbeatInterval === undefined ? undefined : Duration.toMillis(options.heartbeatInterval),
+      handshakeTimeout: Duration.toMillis(options.handshakeTimeout ?? Duration.seconds(3)),
+      storeInactive: (entry) => storeInactive(entry.engine.session!)
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => core.closeAll()))
 
     // A dropped connection whose session is kept: restorable until it expires.
     const onDetached = (entry: Live, reason: CloseReason) => {
-      live.delete(entry.connection.id)
-      const session = entry.engine.session!
-      storeInactive(session)
-      sessions.detached(session.id, entry)
+      core.detached(entry, entry.engine.session!.id)
       publish({ _tag: "Disconnected", connection: entry.connection, reason })
       runSync(PubSub.publish(entry.lifecycle, { _tag: "Disconnected", reason }))
     }
@@ -223,8 +219,10 @@ export const make = <R = never>(
               const application = selectApplication(index, name, version)
               if (application === undefined) return undefined
               const appInfo = { name: application.name, version: application.version }
+              const connection = Connection.fromParts({ engine, side: "server", remoteAddress, application: appInfo, closed, lifecycle, listeners })
               entry = {
-                connection: Connection.fromParts({ engine, side: "server", remoteAddress, application: appInfo, closed, lifecycle, listeners }),
+                id: connection.id,
+                connection,
                 engine,
                 appInfo,
                 lifecycle,
@@ -234,11 +232,10 @@ export const make = <R = never>(
             },
             transfer: (sessionId, receivedCount) => {
               // The engine that kept the session takes this link over.
-              const cached = sessions.restore(sessionId, framed, receivedCount)
+              const cached = core.restore(sessionId, framed, receivedCount)
               if (cached === undefined) return false
               current = cached
               target = cached.engine
-              live.set(cached.connection.id, cached)
               publish({ _tag: "Restored", connection: cached.connection })
               // On the server side a restore is not an attempt of ours: 0.
               runSync(PubSub.publish(cached.lifecycle, { _tag: "Restored", attempt: 0 }))
@@ -265,8 +262,7 @@ export const make = <R = never>(
             newSession: (username) => new Session(undefined, username),
             accept: (application, session) => {
               current = entry
-              live.set(entry!.connection.id, entry!)
-              sessions.add(session.id, entry!)
+              core.opened(entry!, session.id)
               return Application.dispatcher(application, entry!.connection, runtime as Runtime.Runtime<unknown>)
             },
             started: (_, __, restored) => publish({ _tag: restored ? "Restored" : "Connected", connection: entry!.connection }),
@@ -288,10 +284,7 @@ export const make = <R = never>(
             runSync(PubSub.publish(lifecycle, { _tag: "Closed", reason }))
             const entry = current
             if (entry === undefined) return
-            const wasLinked = live.delete(entry.connection.id)
-            const session = engine.session
-            if (session !== undefined && sessions.closed(session.id, entry) && wasLinked) storeInactive(session)
-            if (wasLinked) publish({ _tag: "Disconnected", connection: entry.connection, reason })
+            if (core.closed(entry, engine.session?.id)) publish({ _tag: "Disconnected", connection: entry.connection, reason })
           }
         })
         target = engine
@@ -305,21 +298,8 @@ export const make = <R = never>(
             if (owner.isLinkedTo(framed) && owner.phase !== "Detached") owner.close("Closed")
           })
         )
-        yield* Effect.sleep(handshakeTimeout).pipe(
-          Effect.zipRight(Effect.sync(() => {
-            const owner = receiver()
-            if (owner.phase === "Open" || owner.phase === "Closed" || owner.phase === "Detached") return
-            owner.close("HandshakeTimeout")
-            publish({ _tag: "HandshakeTimeout", remoteAddress })
-          })),
-          Effect.forkScoped
-        )
-        if (options.heartbeatInterval !== undefined) {
-          yield* Effect.sync(() => {
-            const owner = receiver()
-            if (owner.phase === "Open" && owner.isLinkedTo(framed)) owner.ping()
-          }).pipe(Effect.repeat(Schedule.spaced(options.heartbeatInterval)), Effect.forkScoped)
-        }
+        const stopWatch = core.watchHandshake(receiver, () => publish({ _tag: "HandshakeTimeout", remoteAddress }))
+        yield* Effect.addFinalizer(() => Effect.sync(stopWatch))
         const linkEnded = (reason: "PeerClosed" | "Transport", cause?: unknown) => {
           const owner = receiver()
           owner.detach(reason, cause, framed)
@@ -344,7 +324,7 @@ export const make = <R = never>(
       yield* Effect.forkScoped(server.run(serve))
     }
 
-    const connections = () => [...live.values()].map((entry) => entry.connection)
+    const connections = () => [...core.live.values()].map((entry) => entry.connection)
 
     return {
       addresses,
@@ -352,7 +332,7 @@ export const make = <R = never>(
       broadcast: (iface, event, args = []) =>
         Effect.suspend(() => {
           try {
-            broadcast(live.values(), engineOf, iface, event, args, (entry, error) =>
+            core.broadcast(iface, event, args, (entry, error) =>
               publish({ _tag: "BroadcastFailed", connection: entry.connection, iface, event, error: Connection.invalidArgument(error) }))
             return Effect.void
           } catch (error) {
@@ -364,7 +344,7 @@ export const make = <R = never>(
           index = indexApplications(applications)
         }),
       updateConnectionsApi: Effect.sync(() => {
-        for (const entry of live.values()) {
+        for (const entry of core.live.values()) {
           const next = Versions.upgrade(index, entry.appInfo.name, entry.requestedVersion, entry.appInfo.version)
           if (next === undefined) continue
           entry.engine.application = Application.dispatcher(next, entry.connection, runtime as Runtime.Runtime<unknown>)

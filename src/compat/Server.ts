@@ -8,9 +8,10 @@
  */
 import type { EventEmitter } from "node:events"
 import type { Duplex } from "node:stream"
-import { broadcast, type Engine, type HandshakeOutcome } from "../engine/Engine.js"
+import type { Engine, HandshakeOutcome } from "../engine/Engine.js"
 import * as Handshake from "../engine/Handshake.js"
-import { SessionCache } from "../engine/SessionCache.js"
+import { ServerCore } from "../engine/ServerCore.js"
+import type { Timers } from "../engine/SessionCache.js"
 import * as Versions from "../engine/Versions.js"
 import * as SocketLink from "../transport/SocketLink.js"
 import type * as Message from "../wire/Message.js"
@@ -48,13 +49,15 @@ export interface ServerOptions {
 }
 
 const HANDSHAKE_TIMEOUT = 3000
+const DEFAULT_EXPIRATION_TIME = 60 * 60 * 1000
 
 /**
- * Internal: a session kept by the server, with what its expiry needs.
+ * Internal: a session kept by the server, with what storing it needs.
  *
  * @since 0.1.0
  */
 export interface Kept {
+  readonly id: number
   readonly engine: Engine
   readonly connection: Connection
   readonly session: Session
@@ -62,28 +65,22 @@ export interface Kept {
   readonly onClose: () => void
 }
 
-const keptSessions = (expireAfter: number) =>
-  new SessionCache<Kept>(
-    expireAfter,
-    {
-      set: (ms, run) => {
-        const timer = setTimeout(run, ms)
-        timer.unref()
-        return () => clearTimeout(timer)
-      }
-    },
-    // Stored again: what was sent while the link was down is in it now.
-    (_, kept) => {
-      kept.storage.set(kept.session.id, kept.session)
-      kept.storage.setInactive?.(kept.session.id)
-      kept.connection.off("close", kept.onClose)
-    }
-  )
+const timers: Timers = {
+  set: (ms, run) => {
+    const timer = setTimeout(run, ms)
+    timer.unref()
+    return () => clearTimeout(timer)
+  }
+}
+
+const storeInactive = (kept: Kept): void => {
+  kept.storage.set(kept.session.id, kept.session)
+  kept.storage.setInactive?.(kept.session.id)
+}
 
 type Index = Map<string, Map<string, Application>>
 
-const engineOf = (connection: Connection): Engine => connection._engine
-const failed = (connection: Connection, error: unknown): void => connection._failed(error)
+const failed = (kept: Kept, error: unknown): void => kept.connection._failed(error)
 
 const versionsOf = (index: Index): Map<string, Array<Application>> =>
   Versions.makeIndex(
@@ -124,15 +121,13 @@ type Constructor<T> = new (...args: Array<any>) => T
 export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
   class Server extends Base implements JstpServer {
     applications: Index = new Map()
-    clients = new Map<number, Connection>()
     heartbeatInterval: number | undefined
     /** @internal */ _versions = new Map<string, Array<Application>>()
     /** @internal */ _authenticate: AuthPolicy | undefined
     /** @internal */ _sessionsStorage: SessionStorageProvider = new SimpleSessionStorageProvider()
 
-    /** @internal */ _handshakeTimeout = HANDSHAKE_TIMEOUT
-    // Sessions of connections that are linked, or dropped and restorable.
-    /** @internal */ _sessions = keptSessions(60 * 60 * 1000)
+    // The registry of linked connections and the sessions kept for restores.
+    /** @internal */ _core: ServerCore<Kept> | undefined
 
     /** Internal: reads the JSTP options; called by the transport's constructor. */
     initJstp(options: ServerOptions, listener?: (connection: Connection) => void): void {
@@ -141,12 +136,31 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
       this._authenticate = typeof policy === "object" ? policy.authenticate.bind(policy) : policy
       if (options.sessionStorageProvider !== undefined) this._sessionsStorage = options.sessionStorageProvider
       this.heartbeatInterval = options.heartbeatInterval
-      if (options.clientExpirationTime !== undefined) this._sessions = keptSessions(options.clientExpirationTime)
-      this.on("close", () => this._sessions.closeAll())
-      if (options.handshakeTimeout !== undefined) this._handshakeTimeout = options.handshakeTimeout
+      const server = this
+      this._core = new ServerCore<Kept>({
+        timers,
+        expireAfter: options.clientExpirationTime ?? DEFAULT_EXPIRATION_TIME,
+        // Read at every connection: 2.x code may set it on the server later.
+        get heartbeatInterval() {
+          return server.heartbeatInterval
+        },
+        handshakeTimeout: options.handshakeTimeout ?? HANDSHAKE_TIMEOUT,
+        storeInactive
+      })
+      this.on("close", () => this.core.closeAll())
       this.on("handshakeRequest", (connection: Connection, appName: string, strategy: string) =>
         this.emit("log", connection, "handshakeRequest", appName, strategy))
       if (listener !== undefined) this.on("connect", listener)
+    }
+
+    /** @internal */ get core(): ServerCore<Kept> {
+      if (this._core === undefined) throw new Error("initJstp was not called")
+      return this._core
+    }
+
+    /** The connections that completed their handshake and have a link, by id. */
+    get clients(): Map<number, Connection> {
+      return new Map([...this.core.live].map(([id, kept]) => [id, kept.connection]))
     }
 
     getClients(): IterableIterator<Connection> {
@@ -161,7 +175,7 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
     // and the others still get it.
     broadcast(interfaceName: string, eventName: string, ...args: Array<unknown>): void {
       try {
-        broadcast(this.clients.values(), engineOf, interfaceName, eventName, args, failed)
+        this.core.broadcast(interfaceName, eventName, args, failed)
       } catch (error) {
         for (const client of this.clients.values()) client._failed(error)
       }
@@ -202,14 +216,11 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
       }, null)
       route.connection = connection
       connection.on("error", (error: unknown) => this.emit("connectionError", error, connection))
-      const timer = setTimeout(() => {
-        if (route.connection === connection && !connection.handshakeDone) {
-          connection.close()
-          this.emit("handshakeTimeout", connection)
-        }
-      }, this._handshakeTimeout)
-      timer.unref()
-      connection.once("client", () => clearTimeout(timer))
+      const stopWatch = this.core.watchHandshake(
+        () => route.connection!._engine,
+        () => this.emit("handshakeTimeout", connection)
+      )
+      connection.once("client", stopWatch)
     }
 
     /** @internal */ _decide(
@@ -232,7 +243,7 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
         },
         transfer: (sessionId, receivedCount) => {
           // The connection that kept the session takes this link over.
-          const kept = this._sessions.restore(sessionId, link, receivedCount, (entry) => {
+          const kept = this.core.restore(sessionId, link, receivedCount, (entry) => {
             route.connection = entry.connection
             entry.connection._initTransport(link)
           })
@@ -268,26 +279,24 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
     // for clientExpirationTime after its link drops, and stored (inactive).
     /** @internal */ _track(connection: Connection, session: Session, storage: SessionStorageProvider): void {
       const kept: Kept = {
+        id: connection.id,
         engine: connection._engine,
         connection,
         session,
         storage,
         onClose: () => {
-          this.clients.delete(connection.id)
-          if (session.connection !== connection) return
-          storage.set(session.id, session)
-          storage.setInactive?.(session.id)
-          if (connection._engine.phase === "Detached") return this._sessions.detached(session.id, kept)
-          this._sessions.closed(session.id, kept)
+          // A session taken over by another connection is that one's now.
+          if (session.connection !== connection) return void this.core.closed(kept, undefined)
+          if (connection._engine.phase === "Detached") return this.core.detached(kept, session.id)
+          this.core.closed(kept, session.id)
           connection.off("close", kept.onClose)
         }
       }
-      this._sessions.add(session.id, kept)
+      this.core.opened(kept, session.id)
       connection.on("close", kept.onClose)
     }
 
     /** @internal */ _started(connection: Connection, session: Session, restored: boolean, application: Application): void {
-      this.clients.set(connection.id, connection)
       connection.emit("client", session, connection)
       if (restored) {
         this.emit("restoreSession", session, connection, application)
@@ -295,6 +304,5 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
       } else {
         this.emit("connect", connection)
       }
-      if (this.heartbeatInterval !== undefined) connection.startHeartbeat(this.heartbeatInterval)
     }
   }

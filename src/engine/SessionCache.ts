@@ -87,11 +87,18 @@ export class SessionCache<E extends Entry> {
     return true
   }
 
-  /** Every kept session's engine, closed (the server stops). */
-  closeAll(): void {
+  /**
+   * Every kept session's engine, closed (the server stops); `before` sees
+   * each entry first, no longer kept.
+   */
+  closeAll(before?: (entry: E) => void): void {
     for (const sessionId of [...this.expiries.keys()]) this.cancel(sessionId)
-    for (const entry of [...this.entries.values()]) entry.engine.close("Closed")
+    const entries = [...this.entries.values()]
     this.entries.clear()
+    for (const entry of entries) {
+      before?.(entry)
+      entry.engine.close("Closed")
+    }
   }
 
   private cancel(sessionId: string): void {
