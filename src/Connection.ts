@@ -650,6 +650,8 @@ export const connect = <R = never>(
       link: { send: () => {}, close: () => {} },
       maxMessageSize: options.maxMessageSize,
       maxBuffered: options.maxBuffered,
+      // Without reconnection the session is never restored: nothing to resend.
+      keepsMessages: reconnect !== undefined,
       ...(options.onMessage === undefined ? {} : traceOf(options.onMessage)),
       onEvent: (iface, event, args) => {
         options.onEvent?.({ iface, event, args })

@@ -3,7 +3,7 @@
 // rules, closing, session bookkeeping and logging.
 import { describe, expect, it } from "@effect/vitest"
 import type { Dispatcher } from "../src/engine/Engine.js"
-import { Engine } from "../src/engine/Engine.js"
+import { BufferFullError, Engine } from "../src/engine/Engine.js"
 import * as ErrorPayload from "../src/engine/ErrorPayload.js"
 import { Session } from "../src/engine/Session.js"
 import {
@@ -955,6 +955,45 @@ describe("session bookkeeping (protocol.md §8)", () => {
     app.calls[0]!.reply(undefined, [3])
     pair.wire.flush()
     expect(session.guaranteedDeliveredCount).toBe(4)
+  })
+
+  it("a client that keeps no messages (keepsMessages: false) counts them: acknowledgements and the bound as when it keeps them", () => {
+    const pairOf = (keepsMessages: boolean) =>
+      openManual({ server: { application: recorder({ calc: ["add"] }).dispatcher }, client: { keepsMessages, maxBuffered: 6 } })
+    const keeping = pairOf(true)
+    const counting = pairOf(false)
+    expect([keeping.client.session!.keepsMessages, counting.client.session!.keepsMessages]).toEqual([true, false])
+    // Each step on both; what each leaves unacknowledged, and whether it was refused.
+    const step = (pair: Pair, act: (engine: Engine) => void) => {
+      const sent = pair.texts("client").length
+      let refused = false
+      try {
+        act(pair.client)
+      } catch (error) {
+        expect(error).toBeInstanceOf(BufferFullError)
+        expect(pair.texts("client").length).toBe(sent)
+        refused = true
+      }
+      return [pair.client.session!.unacknowledged, refused]
+    }
+    const both = (act: (engine: Engine) => void) => {
+      const kept = step(keeping, act)
+      expect(step(counting, act)).toEqual(kept)
+      return kept
+    }
+    const call = (engine: Engine) => void engine.call("calc", "add", [1, 2], replies().reply)
+    const outcomes = [call, call, (engine: Engine) => engine.emit("chat", "message", ["hi"]), call, call, call, call].map(both)
+    // A ping asked for an acknowledgement at half the bound; then the bound refused.
+    expect(outcomes.map(([, refused]) => refused)).toEqual([false, false, false, false, false, true, true])
+    expect(counting.client.session!.buffer.size).toBe(0)
+    expect(keeping.client.session!.buffer.size).toBe(6)
+    // The pong acknowledges what came before the ping, on both.
+    keeping.wire.flush()
+    counting.wire.flush()
+    expect(counting.client.session!.unacknowledged).toBe(keeping.client.session!.unacknowledged)
+    expect(counting.client.session!.guaranteedDeliveredCount).toBe(keeping.client.session!.guaranteedDeliveredCount)
+    expect(counting.client.session!.unacknowledged).toBeLessThan(6)
+    expect(both(call)).toEqual([counting.client.session!.unacknowledged, false])
   })
 
   it("callbacks and pongs a side writes are not buffered", () => {

@@ -122,6 +122,11 @@ export interface Options {
   readonly maxBuffered?: number | undefined
   /** Clients: makes the session the server names (default: an engine `Session`). */
   readonly makeSession?: ((id: string, username: string | null) => Session) | undefined
+  /**
+   * Clients: keep sent requests for a resend (default true). A client that
+   * never restores its session only counts them.
+   */
+  readonly keepsMessages?: boolean | undefined
 }
 
 /**
@@ -384,7 +389,7 @@ export class Engine {
   private askAcknowledgement(): void {
     const session = this.session
     if (this.phase !== "Open" || this.acknowledgementAsked || session === undefined) return
-    if (session.buffer.size < this.maxBuffered / 2) return
+    if (session.unacknowledged < this.maxBuffered / 2) return
     this.acknowledgementAsked = true
     this.ping(() => {
       this.acknowledgementAsked = false
@@ -467,6 +472,7 @@ export class Engine {
         const lost = [...this.pending.values()]
         this.pending.clear()
         this.session = this.options.makeSession?.(message.ok, this.login) ?? new Session(message.ok, this.login)
+        this.session.keepsMessages = this.options.keepsMessages ?? true
         for (const pending of lost) pending(ErrorPayload.callbackLost, [])
       }
       reply(undefined, message.ok)
@@ -615,7 +621,7 @@ export class Engine {
       reply?.(ErrorPayload.connectionClosed, [])
       return
     }
-    if (session !== undefined && message._tag !== "Ping" && session.buffer.size >= this.maxBuffered) {
+    if (session !== undefined && message._tag !== "Ping" && session.unacknowledged >= this.maxBuffered) {
       throw new BufferFullError({
         limit: this.maxBuffered,
         message: `${this.maxBuffered} requests are waiting for the peer; no more are buffered`

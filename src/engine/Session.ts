@@ -75,10 +75,22 @@ export class Session extends Map<string, unknown> {
     return session
   }
 
-  /** Keeps a sent request until the peer acknowledges it. */
+  /**
+   * Whether sent requests are kept for a resend. A client that will never
+   * restore its session (one without reconnection) only counts them: the
+   * bound on unacknowledged requests holds, and nothing is kept alive.
+   */
+  keepsMessages = true
+
+  /** Keeps a sent request until the peer acknowledges it (or only counts it). */
   bufferMessage(id: number, text: string): void {
-    this.buffer.set(Math.abs(id), flatten(text))
+    if (this.keepsMessages) this.buffer.set(Math.abs(id), flatten(text))
     this.latestBufferedMessageId = id
+  }
+
+  /** How many sent requests the peer has not acknowledged. */
+  get unacknowledged(): number {
+    return this.keepsMessages ? this.buffer.size : Math.abs(this.latestBufferedMessageId) - this.guaranteedDeliveredCount
   }
 
   /** Notes a request received from the peer. */
