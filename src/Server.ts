@@ -187,7 +187,8 @@ export const make = <R = never>(
         }
       },
       expireAfter: Duration.toMillis(options.clientExpirationTime ?? Duration.hours(1)),
-      heartbeatInterval: options.heartbeatInterval === undefined ? undefined : Duration.toMillis(options.heartbeatInterval),
+      heartbeatInterval: () =>
+        options.heartbeatInterval === undefined ? undefined : Duration.toMillis(options.heartbeatInterval),
       handshakeTimeout: Duration.toMillis(options.handshakeTimeout ?? Duration.seconds(3)),
       storeInactive: (entry) => storeInactive(entry.engine.session!)
     })

@@ -136,14 +136,11 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
       this._authenticate = typeof policy === "object" ? policy.authenticate.bind(policy) : policy
       if (options.sessionStorageProvider !== undefined) this._sessionsStorage = options.sessionStorageProvider
       this.heartbeatInterval = options.heartbeatInterval
-      const server = this
       this._core = new ServerCore<Kept>({
         timers,
         expireAfter: options.clientExpirationTime ?? DEFAULT_EXPIRATION_TIME,
         // Read at every connection: 2.x code may set it on the server later.
-        get heartbeatInterval() {
-          return server.heartbeatInterval
-        },
+        heartbeatInterval: () => this.heartbeatInterval,
         handshakeTimeout: options.handshakeTimeout ?? HANDSHAKE_TIMEOUT,
         storeInactive
       })

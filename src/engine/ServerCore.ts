@@ -30,8 +30,8 @@ export interface Host<K extends Kept> {
   readonly timers: Timers
   /** How long a dropped connection's session stays restorable, ms. */
   readonly expireAfter: number
-  /** Ping every connection this often, ms. */
-  readonly heartbeatInterval: number | undefined
+  /** Ping every connection this often, ms (read as each connection starts). */
+  readonly heartbeatInterval: () => number | undefined
   /** Close a connection that has not completed its handshake by then, ms. */
   readonly handshakeTimeout: number
   /** Writes a session whose link is gone to the store, as inactive. */
@@ -129,7 +129,7 @@ export class ServerCore<K extends Kept> {
   }
 
   private beat(kept: K): void {
-    const interval = this.host.heartbeatInterval
+    const interval = this.host.heartbeatInterval()
     if (interval === undefined || this.heartbeats.has(kept.id)) return
     const next = () => {
       this.heartbeats.set(kept.id, this.host.timers.set(interval, () => {
