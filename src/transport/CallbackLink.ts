@@ -75,6 +75,8 @@ export const HIGH_WATER_MARK = 1024 * 1024
  */
 export abstract class CallbackLink<S> implements SocketLink {
   protected closed = false
+  /** `close` is writing out what was held: nothing is held again. */
+  protected closing = false
   protected failure: Error | undefined = undefined
   protected abnormal: Error | undefined = undefined
   /** Messages held while the transport drains; undefined while it takes writes. */
@@ -122,6 +124,7 @@ export abstract class CallbackLink<S> implements SocketLink {
 
   close(): void {
     if (this.closed) return
+    this.closing = true
     this.flushHeld()
     this.closed = true
     this.end()
@@ -143,14 +146,25 @@ export abstract class CallbackLink<S> implements SocketLink {
     this.abort()
   }
 
-  /** The transport is over its high-water mark: hold writes, stop reading. */
-  protected hold(): void {
-    if (this.held !== undefined) return
-    this.held = []
+  /**
+   * The transport is over its high-water mark: hold writes (`first`, not
+   * written yet, ahead of any already held), stop reading. Not while
+   * closing: then everything is written.
+   */
+  protected hold(first: ReadonlyArray<string> = []): void {
+    if (this.closing) return
+    if (this.held !== undefined) {
+      if (first.length > 0) this.held = [...first, ...this.held]
+      return
+    }
+    this.held = [...first]
     this.setReading(false)
   }
 
-  /** The transport drained: write what was held, and read again unless it filled up again. */
+  /**
+   * The transport drained: write what was held (up to the mark; the rest is
+   * held again), and read again unless it filled up again.
+   */
   protected drained(): void {
     if (this.held === undefined || this.closed) return
     this.flushHeld()

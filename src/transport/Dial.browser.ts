@@ -7,7 +7,7 @@
 import { Effect, type Scope } from "effect"
 import { type Address, describe, webSocketUrl } from "./Address.js"
 import type { LinkOptions } from "./CallbackLink.js"
-import { type FramedLink, fromSocketLink, openError, scoped, TransportError } from "./Link.js"
+import { type FramedLink, fromSocketLink, ignoreLink, openError, scoped, TransportError } from "./Link.js"
 import * as W3cWebSocketLink from "./W3cWebSocketLink.js"
 
 /**
@@ -21,7 +21,8 @@ export const open = (address: Address, options?: LinkOptions): Effect.Effect<Fra
     ? scoped(Effect.async<FramedLink, TransportError>((resume) => {
       let interrupted = false
       W3cWebSocketLink.open(webSocketUrl(address), (error, makeLink) => {
-        if (interrupted) return
+        // Given up while dialling: a socket that opens anyway is closed.
+        if (interrupted) return makeLink?.(ignoreLink).close()
         if (error !== null || makeLink === undefined) return resume(Effect.fail(openError(error)))
         resume(Effect.succeed(fromSocketLink(makeLink)))
       }, options)

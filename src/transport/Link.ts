@@ -72,6 +72,13 @@ export const openError = (cause: unknown): TransportError =>
 
 const ignore = (): void => {}
 
+/**
+ * Handlers that take no notice: for a link that is only to be closed.
+ *
+ * @since 0.1.0
+ */
+export const ignoreLink: Handlers = { onFrame: ignore, onClose: ignore }
+
 class Run implements FramedLink {
   readonly link: SocketLink
   private onFrame: ((text: string) => void) | undefined = undefined

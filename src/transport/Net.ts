@@ -12,7 +12,7 @@ import * as Net from "node:net"
 import * as Tls from "node:tls"
 import { type Address, listenError, webSocketUrl } from "./Address.js"
 import type { LinkOptions } from "./CallbackLink.js"
-import { type FramedLink, fromSocketLink, openError, scoped, type TransportError } from "./Link.js"
+import { type FramedLink, fromSocketLink, ignoreLink, openError, scoped, type TransportError } from "./Link.js"
 import * as SocketLink from "./SocketLink.js"
 import * as WebSocketLink from "./WebSocketLink.js"
 import * as WebSocketListener from "./WebSocketListener.js"
@@ -80,7 +80,8 @@ const dialWebSocket = (address: Extract<Address, { _tag: "WebSocket" }>, options
   Effect.async<FramedLink, TransportError>((resume) => {
     let interrupted = false
     WebSocketLink.open(webSocketUrl(address), address.tls, options, (error, makeLink) => {
-      if (interrupted) return
+      // Given up while dialling: a socket that opens anyway is closed.
+      if (interrupted) return makeLink?.(ignoreLink).close()
       if (error !== null || makeLink === undefined) return resume(Effect.fail(openError(error)))
       resume(Effect.succeed(fromSocketLink(makeLink)))
     })

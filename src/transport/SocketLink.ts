@@ -149,12 +149,19 @@ class FramedSocket extends CallbackLink<Duplex> {
     else this.socket.pause()
   }
 
+  protected override hold(first?: ReadonlyArray<string>): void {
+    const holding = this.held !== undefined
+    super.hold(first)
+    if (!holding && this.held !== undefined) this.socket.once("drain", this.drained)
+  }
+
+  private over(): boolean {
+    return this.socket.writableLength > this.highWaterMark
+  }
+
   private writeData(data: string): void {
     this.socket.write(data)
-    if (this.socket.writableLength > this.highWaterMark && this.held === undefined) {
-      this.hold()
-      this.socket.once("drain", this.drained)
-    }
+    if (this.over()) this.hold()
   }
 
   private flush(): void {
@@ -162,11 +169,23 @@ class FramedSocket extends CallbackLink<Duplex> {
     if (!this.closed) this.writeOutbox()
   }
 
+  // Writes the outbox in batches that fill the socket up to the mark; once
+  // over it, the rest is held (written in full while closing).
   private writeOutbox(): void {
-    if (this.outbox.length === 0) return
-    const batch = this.outbox.join(Framing.TERMINATOR) + Framing.TERMINATOR
+    const outbox = this.outbox
     this.outbox = []
-    this.writeData(batch)
+    let start = 0
+    while (start < outbox.length) {
+      if (this.over() && !this.closing) return this.hold(outbox.slice(start))
+      const room = this.highWaterMark - this.socket.writableLength
+      let end = start
+      let size = 0
+      while (end < outbox.length && (end === start || size < room || this.closing)) size += outbox[end++]!.length + 1
+      const batch = end === start + 1 ? outbox[start]! : outbox.slice(start, end).join(Framing.TERMINATOR)
+      start = end
+      this.socket.write(batch + Framing.TERMINATOR)
+    }
+    if (this.over()) this.hold()
   }
 }
 

@@ -78,8 +78,12 @@ class W3cWebSocketLink extends CallbackLink<WebSocketLike> {
 
   protected override onError(event: unknown): void {
     const error = (event as { readonly error?: unknown } | undefined)?.error
-    this.failure ??= error instanceof Error ? error : new Error("WebSocket error")
+    if (error instanceof Error) this.failure ??= error
+    else this.errored = true
   }
+
+  // An error event that said nothing, named by the close that follows it.
+  private errored = false
 
   protected write(texts: string | ReadonlyArray<string>): void {
     if (typeof texts === "string") return this.sendOne(texts)
@@ -139,6 +143,7 @@ class W3cWebSocketLink extends CallbackLink<WebSocketLike> {
   protected setReading(): void {}
 
   private onSocketClose(event: { readonly code: number; readonly reason: string }): void {
+    if (this.errored) this.failure ??= new Error(`WebSocket error (closed with code ${event.code})`)
     if (!isOrderly(event.code)) this.abnormal = abnormalClose(event.code, event.reason)
     this.onClose()
   }

@@ -64,10 +64,12 @@ class WebSocketLinkImpl extends CallbackLink<WebSocket> {
     process.nextTick(uncork, this, raw)
   }
 
-  // Over the mark, this message is sent with a callback, called once it
-  // (and so all before it) is written: then the held ones go.
+  // Once over the mark, this message is sent with a callback, called once
+  // it (and so all before it) is written: then the held ones go. Later
+  // messages are held (not while closing).
   private sendOne(text: string): void {
-    if (this.held !== undefined || this.socket.bufferedAmount <= this.highWaterMark) return this.socket.send(text)
+    if (this.held !== undefined) return void this.held.push(text)
+    if (this.closing || this.socket.bufferedAmount <= this.highWaterMark) return this.socket.send(text)
     this.socket.send(text, this.onSent)
     this.hold()
   }
@@ -91,8 +93,9 @@ class WebSocketLinkImpl extends CallbackLink<WebSocket> {
     else this.socket.pause()
   }
 
-  private onSent(error?: Error): void {
-    if (error === undefined) this.drained()
+  // `ws` calls back with null (or nothing) once written, with an error if not.
+  private onSent(error?: Error | null): void {
+    if (error === undefined || error === null) this.drained()
   }
 
   private onWebSocketClose(code: number, reason: Buffer): void {
