@@ -12,7 +12,7 @@
 import * as http from "node:http"
 import * as https from "node:https"
 import type { Duplex } from "node:stream"
-import { WebSocket, WebSocketServer } from "ws"
+import { WebSocketServer } from "ws"
 import * as WebSocketLink from "../transport/WebSocketLink.js"
 import { offersProtocol, refuse } from "../transport/WebSocketListener.js"
 import { MAX_MESSAGE_SIZE } from "../wire/Framing.js"
@@ -83,26 +83,8 @@ const normalize = (options: ServerOptions | ReadonlyArray<Application>): ServerO
   Array.isArray(options) ? { applications: options } : options as ServerOptions
 
 // Dials `url` with the subprotocol; `webSocketConfig` goes to the ws client.
-const open: Open = (args, callback) => {
-  const [config, url] = args
-  let socket: WebSocket
-  try {
-    socket = new WebSocket(String(url), WebSocketLink.PROTOCOL, { ...(config as object | undefined), maxPayload: MAX_MESSAGE_SIZE })
-  } catch (error) {
-    process.nextTick(callback, error instanceof Error ? error : new Error(String(error)))
-    return
-  }
-  const onError = (error: Error) => callback(error)
-  socket.once("error", onError)
-  socket.once("open", () => {
-    socket.off("error", onError)
-    if (socket.protocol !== WebSocketLink.PROTOCOL) {
-      socket.terminate()
-      return callback(new Error(`The server did not accept the ${WebSocketLink.PROTOCOL} subprotocol`))
-    }
-    callback(null, (handlers) => WebSocketLink.make(socket, handlers, String(url)))
-  })
-}
+const open: Open = ([config, url], callback) =>
+  WebSocketLink.open(String(url), config as object | undefined, undefined, callback)
 
 const client = makeClient("ws", open)
 
