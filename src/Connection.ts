@@ -297,13 +297,15 @@ export const fromParts = (parts: Parts): Connection => {
       const theWaiter = waiter
       return Effect.async<A, RemoteError.RemoteError | ConnectionError>((resume) => {
         let answered = false
+        let id = NONE
         try {
-          const id = send((error, values) => {
+          const sent = send((error, values) => {
             answered = true
-            theWaiter.id = NONE
+            if (theWaiter.id === id) theWaiter.id = NONE
             resume(error === undefined ? Effect.succeed(onOk(values)) : Effect.fail(toFailure(error)))
           })
-          if (!answered) theWaiter.id = id
+          // Answered at once (the connection is closed, say): nothing to forget.
+          if (!answered) theWaiter.id = id = sent
         } catch (cause) {
           resume(Effect.fail(invalidArgument(cause)))
         }

@@ -181,7 +181,9 @@ class FramedSocket extends CallbackLink<Duplex> {
       let end = start
       let size = 0
       while (end < outbox.length && (end === start || size < room || this.closing)) size += outbox[end++]!.length + 1
-      const batch = end === start + 1 ? outbox[start]! : outbox.slice(start, end).join(Framing.TERMINATOR)
+      const batch = end === start + 1
+        ? outbox[start]!
+        : (start === 0 && end === outbox.length ? outbox : outbox.slice(start, end)).join(Framing.TERMINATOR)
       start = end
       this.socket.write(batch + Framing.TERMINATOR)
     }
