@@ -242,28 +242,51 @@ export const deliver = (
   for (const listener of set) listener(remoteEvent)
 }
 
-const NONE = Number.NaN
-
 /**
- * The request a fiber waits for on one connection: a fiber waits for one at
- * a time. When the fiber ends while waiting (interrupted: by a timeout, a
- * race, Fiber.interrupt), the request is forgotten, as a canceler would.
- * One observer per fiber, rather than an interruption handler per request:
- * that handler's frames live for the whole round trip and cost the client
- * more than the rest of the call (5-6 µs per pipelined call, most of it in
- * the garbage collector).
+ * The request a fiber waits for: a fiber waits for one at a time. When the
+ * fiber ends while waiting (interrupted: by a timeout, a race,
+ * Fiber.interrupt), the request is forgotten, as a canceler would; one it
+ * left unanswered and moved on from (a finalizer that calls again) is
+ * forgotten when it sends the next. One observer per fiber, rather than an
+ * interruption handler per request: that handler's frames live for the
+ * whole round trip and cost the client more than the rest of the call (5-6
+ * µs per pipelined call, most of it in the garbage collector). It holds the
+ * engine only while waiting.
  */
 class Waiter {
-  id = NONE
+  engine: Engine | undefined = undefined
+  id = 0
 
-  constructor(private readonly engine: Engine) {
-    this.onExit = this.onExit.bind(this)
+  constructor() {
+    this.forget = this.forget.bind(this)
   }
 
-  onExit(): void {
-    if (!Number.isNaN(this.id)) this.engine.cancel(this.id)
-    this.id = NONE
+  wait(engine: Engine, id: number): void {
+    this.forget()
+    this.engine = engine
+    this.id = id
   }
+
+  answered(engine: Engine, id: number): void {
+    if (this.engine === engine && this.id === id) this.engine = undefined
+  }
+
+  forget(): void {
+    this.engine?.cancel(this.id)
+    this.engine = undefined
+  }
+}
+
+const waiters = new WeakMap<Fiber.RuntimeFiber<unknown, unknown>, Waiter>()
+
+const waiterOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Waiter => {
+  let waiter = waiters.get(fiber)
+  if (waiter === undefined) {
+    waiter = new Waiter()
+    waiters.set(fiber, waiter)
+    fiber.addObserver(waiter.forget)
+  }
+  return waiter
 }
 
 const closeReasonOf = (parts: Parts): CloseReason =>
@@ -280,32 +303,23 @@ const closeReasonOf = (parts: Parts): CloseReason =>
 export const fromParts = (parts: Parts): Connection => {
   const { engine, listeners } = parts
 
-  // The request each fiber waits for on this connection (see Waiter).
-  const waiters = new WeakMap<Fiber.RuntimeFiber<unknown, unknown>, Waiter>()
-
   const request = <A>(
     send: (reply: Reply) => number,
     onOk: (values: ReadonlyArray<unknown>) => A
   ): Effect.Effect<A, RemoteError.RemoteError | ConnectionError> =>
     Effect.withFiberRuntime((fiber) => {
-      let waiter = waiters.get(fiber)
-      if (waiter === undefined) {
-        waiter = new Waiter(engine)
-        waiters.set(fiber, waiter)
-        fiber.addObserver(waiter.onExit)
-      }
-      const theWaiter = waiter
+      const waiter = waiterOf(fiber)
       return Effect.async<A, RemoteError.RemoteError | ConnectionError>((resume) => {
         let answered = false
-        let id = NONE
+        let id = 0
         try {
           const sent = send((error, values) => {
             answered = true
-            if (theWaiter.id === id) theWaiter.id = NONE
+            waiter.answered(engine, id)
             resume(error === undefined ? Effect.succeed(onOk(values)) : Effect.fail(toFailure(error)))
           })
           // Answered at once (the connection is closed, say): nothing to forget.
-          if (!answered) theWaiter.id = id = sent
+          if (!answered) waiter.wait(engine, id = sent)
         } catch (cause) {
           resume(Effect.fail(invalidArgument(cause)))
         }
@@ -603,18 +617,18 @@ export const connect = <R = never>(
     }
     // Set once the first link is open: links read into it.
     const current: { engine?: Engine } = {}
+    // A dial given up (a failure, or the handshake timeout) closes its scope.
     const openLink = (address: Address) =>
-      Effect.gen(function*() {
-        const linkScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-        const framed = yield* Scope.extend(Dial.open(address, { maxMessageSize: options.maxMessageSize }), linkScope).pipe(
-          Effect.tapError(() => Scope.close(linkScope, Exit.void)),
-          Effect.mapError((error) =>
-            new HandshakeError({ reason: "Transport", message: `Could not reach the server: ${error.message}`, cause: error })
+      Effect.flatMap(Scope.fork(scope, ExecutionStrategy.sequential), (linkScope) =>
+        Effect.gen(function*() {
+          const framed = yield* Scope.extend(Dial.open(address, { maxMessageSize: options.maxMessageSize }), linkScope).pipe(
+            Effect.mapError((error) =>
+              new HandshakeError({ reason: "Transport", message: `Could not reach the server: ${error.message}`, cause: error })
+            )
           )
-        )
-        const reader = yield* framed.run((text) => current.engine?.receive(text)).pipe(Effect.either, Effect.forkIn(linkScope))
-        return { framed, reader, scope: linkScope } satisfies LiveLink
-      })
+          const reader = yield* framed.run((text) => current.engine?.receive(text)).pipe(Effect.either, Effect.forkIn(linkScope))
+          return { framed, reader, scope: linkScope } satisfies LiveLink
+        }).pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(linkScope, Exit.void))))
     // Waits for a handshake reply, failing if the link ends first.
     const awaitHandshake = (link: LiveLink, send: (done: (error: Message.ErrorPayload | undefined) => void) => void) =>
       Effect.async<void, HandshakeError>((resume) => {
@@ -643,7 +657,7 @@ export const connect = <R = never>(
           duration: handshakeTimeout,
           onTimeout: () => new HandshakeError({ reason: "Timeout", message: timeoutMessage })
         }),
-        Effect.tapError(() => opened === undefined ? Effect.void : Scope.close(opened.scope, Exit.void))
+        Effect.onExit((exit) => Exit.isSuccess(exit) || opened === undefined ? Effect.void : Scope.close(opened.scope, Exit.void))
       )
     }
 

@@ -17,7 +17,7 @@
 // callback for the drain); everything after must wait in the link.
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Schedule, type Scope } from "effect"
-import { Application, Server } from "effect-jstp"
+import { Application, Connection, Server } from "effect-jstp"
 import * as Http from "node:http"
 import * as Net from "node:net"
 import { WebSocket, WebSocketServer } from "ws"
@@ -219,8 +219,8 @@ interface Pair {
   readonly maxBuffered: () => number
 }
 
-/** A SocketLink over a TCP connection on loopback, its peer a raw net socket. */
-const netPair: Effect.Effect<Pair, Error, Scope.Scope> = Effect.gen(function*() {
+/** A SocketLink with the mark `mark` over a TCP connection on loopback, its peer a raw net socket. */
+const netPairWith = (mark: number): Effect.Effect<Pair, Error, Scope.Scope> => Effect.gen(function*() {
   const sockets = new Set<Net.Socket>()
   const server = Net.createServer((socket) => void sockets.add(socket))
   yield* Effect.acquireRelease(
@@ -237,7 +237,7 @@ const netPair: Effect.Effect<Pair, Error, Scope.Scope> = Effect.gen(function*() 
   const frames: Array<string> = []
   const watch = watchAfter(socket, "write", () => socket.writableLength)
   const link = SocketLink.make(socket, { onFrame: (text) => void frames.push(text), onClose: () => {} }, {
-    highWaterMark: MARK
+    highWaterMark: mark
   })
   yield* Effect.addFinalizer(() => Effect.sync(() => link.destroy()))
   return {
@@ -250,6 +250,8 @@ const netPair: Effect.Effect<Pair, Error, Scope.Scope> = Effect.gen(function*() 
     maxBuffered: watch.max
   }
 })
+
+const netPair = netPairWith(MARK)
 
 /** A WebSocketLink over a `ws` server's WebSocket, its peer a raw `ws` client. */
 const wsPair: Effect.Effect<Pair, Error, Scope.Scope> = Effect.gen(function*() {
@@ -431,4 +433,54 @@ describe("facade: a server's events to a client that stops reading", () => {
       )
     }
   }
+})
+
+// ====================================================== both ends writing
+
+// A client that pipelines large calls and a server that answers them as
+// large: both ends' writes pass the mark at once. Were both to stop reading
+// then, neither would ever drain; a client keeps reading.
+describe("a client pipelining large calls to a server that answers as large", () => {
+  const CALLS = 1_500
+  const LARGE = "x".repeat(16 * 1024)
+  const echo = Application.make({ name: "echo", api: { echo: { echo: (_c: unknown, text: string) => Effect.succeed(text) } } })
+  for (const transport of ["TCP", "WebSocket"] as const) {
+    it.scopedLive(`Effect API over ${transport}: every call of ${CALLS} × 16 KiB is answered`, () =>
+      Effect.gen(function*() {
+        const server = yield* Server.make({
+          applications: [echo],
+          listen: [transport === "TCP" ? TCP : { _tag: "WebSocket", host: HOST, port: 0 }]
+        })
+        const connection = yield* Connection.connect({ address: server.addresses[0]!, application: "echo" })
+        const results = yield* connection.callAll("echo", "echo", range(CALLS).map(() => [LARGE]), { concurrency: CALLS })
+        expect(results.length).toBe(CALLS)
+        expect(results.every(([text]) => text === LARGE)).toBe(true)
+      }), 60_000)
+  }
+
+  it.scopedLive(`facade over net: every call of ${CALLS} × 16 KiB is answered`, () =>
+    Effect.promise(async () => {
+      const server = jstp.net.createServer([new jstp.Application("echo", { echo: { echo: (_c: unknown, text: string, callback: (error: null, text: string) => void) => callback(null, text) } })])
+      await new Promise<void>((resolve) => server.listen(0, HOST, resolve))
+      try {
+        const connection = await new Promise<import("./support/compat.js").Connection>((resolve, reject) =>
+          jstp.net.connect("echo", { reconnector: () => {} }, (server.address() as Net.AddressInfo).port, HOST, (error: unknown, connection: import("./support/compat.js").Connection) =>
+            error ? reject(error) : resolve(connection)))
+        const answers = await Promise.all(range(CALLS).map(() =>
+          new Promise<unknown>((resolve, reject) =>
+            connection.callMethod("echo", "echo", [LARGE], (error: unknown, text: unknown) => error ? reject(error) : resolve(text)))))
+        expect(answers.every((text) => text === LARGE)).toBe(true)
+        connection.close()
+      } finally {
+        await new Promise<void>((resolve) => server.close(() => resolve()))
+      }
+    }), 60_000)
+
+  it.scopedLive("a link whose mark is below Node's own (16 KiB) still drains: everything arrives", () =>
+    Effect.gen(function*() {
+      const { link, reader } = yield* netPairWith(1_000)
+      for (const i of range(COUNT)) link.send(payload(i))
+      yield* received(reader, COUNT, "every message")
+      expect(sequenceOf(reader.frames)).toEqual(range(COUNT))
+    }), 60_000)
 })

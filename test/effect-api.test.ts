@@ -939,6 +939,20 @@ describe("per-call timeout and interruption", () => {
       expect(yield* connection.call("calc", "add", [3, 4])).toEqual([7])
     }))
 
+  it.scopedLive("an interrupted call is forgotten even when the fiber calls the same connection again on its way out", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const { connection } = yield* setup({ gate })
+      const cleaned = yield* Deferred.make<ReadonlyArray<unknown>>()
+      const fiber = yield* Effect.fork(connection.call("calc", "late").pipe(
+        Effect.onInterrupt(() => Effect.orDie(Effect.flatMap(connection.call("calc", "add", [1, 2]), (results) => Deferred.succeed(cleaned, results))))
+      ))
+      yield* eventually(Effect.sync(() => connection.stats().pending), (n) => n === 1, "the call to be pending")
+      yield* Fiber.interrupt(fiber)
+      expect(yield* Deferred.await(cleaned)).toEqual([3])
+      expect(connection.stats().pending).toBe(0)
+    }))
+
   it.scopedLive("Effect.timeout and Effect.interrupt leave the connection usable", () =>
     Effect.gen(function*() {
       const { connection } = yield* setup()

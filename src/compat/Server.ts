@@ -121,6 +121,8 @@ type Constructor<T> = new (...args: Array<any>) => T
 export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
   class Server extends Base implements JstpServer {
     applications: Index = new Map()
+    /** The connections that completed their handshake and have a link, by id. */
+    clients = new Map<number, Connection>()
     heartbeatInterval: number | undefined
     /** @internal */ _versions = new Map<string, Array<Application>>()
     /** @internal */ _authenticate: AuthPolicy | undefined
@@ -142,6 +144,10 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
         // Read at every connection: 2.x code may set it on the server later.
         heartbeatInterval: () => this.heartbeatInterval,
         handshakeTimeout: options.handshakeTimeout ?? HANDSHAKE_TIMEOUT,
+        listed: (kept, linked) => {
+          if (linked) this.clients.set(kept.id, kept.connection)
+          else this.clients.delete(kept.id)
+        },
         storeInactive
       })
       this.on("close", () => this.core.closeAll())
@@ -153,11 +159,6 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
     /** @internal */ get core(): ServerCore<Kept> {
       if (this._core === undefined) throw new Error("initJstp was not called")
       return this._core
-    }
-
-    /** The connections that completed their handshake and have a link, by id. */
-    get clients(): Map<number, Connection> {
-      return new Map([...this.core.live].map(([id, kept]) => [id, kept.connection]))
     }
 
     getClients(): IterableIterator<Connection> {

@@ -107,7 +107,7 @@ export const streamOpen = (opener: Opener): Open => (args, callback) =>
   openSocket(opener, args, (error, opened) =>
     error !== null || opened === undefined
       ? callback(error)
-      : callback(null, (handlers) => SocketLink.make(opened.socket, handlers, { reads: opened.reads })))
+      : callback(null, (handlers) => SocketLink.make(opened.socket, handlers, { reads: opened.reads, pausesReading: false })))
 
 const linkOf = (
   makeLink: (handlers: SocketLink.Handlers) => SocketLink.SocketLink,

@@ -34,6 +34,8 @@ export interface Host<K extends Kept> {
   readonly heartbeatInterval: () => number | undefined
   /** Close a connection that has not completed its handshake by then, ms. */
   readonly handshakeTimeout: number
+  /** Told when a connection is listed (it has a link) and unlisted: the facade's `server.clients`. */
+  readonly listed?: ((kept: K, linked: boolean) => void) | undefined
   /** Writes a session whose link is gone to the store, as inactive. */
   readonly storeInactive: (kept: K) => void
 }
@@ -68,7 +70,7 @@ export class ServerCore<K extends Kept> {
 
   /** A connection's session started (new, or loaded from the store): listed, kept, pinged. */
   opened(kept: K, sessionId: string): void {
-    this.live.set(kept.id, kept)
+    this.list(kept)
     this.sessions.add(sessionId, kept)
     this.beat(kept)
   }
@@ -81,7 +83,7 @@ export class ServerCore<K extends Kept> {
   restore(sessionId: string, link: Link, peerReceivedCount: number, prepare?: (kept: K) => void): K | undefined {
     const kept = this.sessions.restore(sessionId, link, peerReceivedCount, prepare)
     if (kept === undefined) return undefined
-    this.live.set(kept.id, kept)
+    this.list(kept)
     this.beat(kept)
     return kept
   }
@@ -95,7 +97,8 @@ export class ServerCore<K extends Kept> {
 
   /**
    * A connection closed for good. Returns whether it had a link (it was
-   * listed); its session, if this connection still held it, is stored.
+   * listed); its session is stored if this connection still held it and
+   * had a link (a dropped one's was stored when its link dropped).
    */
   closed(kept: K, sessionId: string | undefined): boolean {
     const linked = this.unlist(kept)
@@ -125,7 +128,14 @@ export class ServerCore<K extends Kept> {
   private unlist(kept: K): boolean {
     this.heartbeats.get(kept.id)?.()
     this.heartbeats.delete(kept.id)
-    return this.live.delete(kept.id)
+    if (!this.live.delete(kept.id)) return false
+    this.host.listed?.(kept, false)
+    return true
+  }
+
+  private list(kept: K): void {
+    this.live.set(kept.id, kept)
+    this.host.listed?.(kept, true)
   }
 
   private beat(kept: K): void {

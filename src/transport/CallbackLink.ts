@@ -54,6 +54,12 @@ export interface LinkOptions {
    * does not read cannot grow memory without bound.
    */
   readonly highWaterMark?: number | undefined
+  /**
+   * Whether the link also stops reading while it holds writes (default
+   * true). Clients keep reading: if both ends of a connection stopped
+   * reading while their writes wait, neither would ever drain.
+   */
+  readonly pausesReading?: boolean | undefined
 }
 
 /**
@@ -82,14 +88,16 @@ export abstract class CallbackLink<S> implements SocketLink {
   /** Messages held while the transport drains; undefined while it takes writes. */
   protected held: Array<string> | undefined = undefined
   protected readonly highWaterMark: number
+  private readonly pausesReading: boolean
 
   constructor(
     readonly socket: S,
     protected readonly handlers: Handlers,
     readonly remoteAddress: string | undefined,
-    highWaterMark: number | undefined
+    options: LinkOptions | undefined
   ) {
-    this.highWaterMark = highWaterMark ?? HIGH_WATER_MARK
+    this.highWaterMark = options?.highWaterMark ?? HIGH_WATER_MARK
+    this.pausesReading = options?.pausesReading ?? true
     this.onData = this.onData.bind(this)
     this.onError = this.onError.bind(this)
     this.onClose = this.onClose.bind(this)
@@ -148,17 +156,14 @@ export abstract class CallbackLink<S> implements SocketLink {
 
   /**
    * The transport is over its high-water mark: hold writes (`first`, not
-   * written yet, ahead of any already held), stop reading. Not while
-   * closing: then everything is written.
+   * written yet, ahead of any already held), and stop reading unless told
+   * not to. Not while closing: then everything is written.
    */
   protected hold(first: ReadonlyArray<string> = []): void {
     if (this.closing) return
-    if (this.held !== undefined) {
-      if (first.length > 0) this.held = [...first, ...this.held]
-      return
-    }
-    this.held = [...first]
-    this.setReading(false)
+    const held = this.held
+    this.held = held === undefined ? [...first] : [...first, ...held]
+    if (held === undefined && this.pausesReading) this.setReading(false)
   }
 
   /**
@@ -168,7 +173,7 @@ export abstract class CallbackLink<S> implements SocketLink {
   protected drained(): void {
     if (this.held === undefined || this.closed) return
     this.flushHeld()
-    if (this.held === undefined) this.setReading(true)
+    if (this.held === undefined && this.pausesReading) this.setReading(true)
   }
 
   private flushHeld(): void {
@@ -182,15 +187,8 @@ export abstract class CallbackLink<S> implements SocketLink {
     try {
       this.receive(data)
     } catch (error) {
-      this.fail(error instanceof Error ? error : new Error(String(error)))
+      this.destroy(error instanceof Error ? error : new Error(String(error)))
     }
-  }
-
-  /** Fails the link: the first failure is the one reported. */
-  protected fail(error: Error): void {
-    this.failure ??= error
-    this.held = undefined
-    this.abort()
   }
 
   protected onError(error: unknown): void {

@@ -20,7 +20,7 @@ export const open = (address: Address, options?: LinkOptions): Effect.Effect<Fra
   address._tag === "WebSocket"
     ? scoped(Effect.async<FramedLink, TransportError>((resume) => {
       let interrupted = false
-      W3cWebSocketLink.open(webSocketUrl(address), (error, makeLink) => {
+      const abort = W3cWebSocketLink.open(webSocketUrl(address), (error, makeLink) => {
         // Given up while dialling: a socket that opens anyway is closed.
         if (interrupted) return makeLink?.(ignoreLink).close()
         if (error !== null || makeLink === undefined) return resume(Effect.fail(openError(error)))
@@ -28,6 +28,7 @@ export const open = (address: Address, options?: LinkOptions): Effect.Effect<Fra
       }, options)
       return Effect.sync(() => {
         interrupted = true
+        abort()
       })
     }))
     : Effect.fail(

@@ -71,7 +71,7 @@ const dialStream = (address: StreamAddress, options: LinkOptions | undefined) =>
     socket.once(address._tag === "Tls" ? "secureConnect" : "connect", () => {
       opened = true
       socket.setNoDelay(true)
-      resume(Effect.succeed(fromSocketLink((handlers) => SocketLink.make(socket, handlers, { ...options, reads }))))
+      resume(Effect.succeed(fromSocketLink((handlers) => SocketLink.make(socket, handlers, { ...options, reads, pausesReading: false }))))
     })
     return Effect.sync(() => socket.destroy())
   })
@@ -79,7 +79,7 @@ const dialStream = (address: StreamAddress, options: LinkOptions | undefined) =>
 const dialWebSocket = (address: Extract<Address, { _tag: "WebSocket" }>, options: LinkOptions | undefined) =>
   Effect.async<FramedLink, TransportError>((resume) => {
     let interrupted = false
-    WebSocketLink.open(webSocketUrl(address), address.tls, options, (error, makeLink) => {
+    const abort = WebSocketLink.open(webSocketUrl(address), address.tls, options, (error, makeLink) => {
       // Given up while dialling: a socket that opens anyway is closed.
       if (interrupted) return makeLink?.(ignoreLink).close()
       if (error !== null || makeLink === undefined) return resume(Effect.fail(openError(error)))
@@ -87,6 +87,7 @@ const dialWebSocket = (address: Extract<Address, { _tag: "WebSocket" }>, options
     })
     return Effect.sync(() => {
       interrupted = true
+      abort()
     })
   })
 

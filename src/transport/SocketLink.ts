@@ -10,7 +10,7 @@
 import type { OnReadOpts } from "node:net"
 import type { Duplex } from "node:stream"
 import * as Framing from "../wire/Framing.js"
-import { CallbackLink, type Handlers, type LinkOptions, type SocketLink } from "./CallbackLink.js"
+import { CallbackLink, type Handlers, HIGH_WATER_MARK, type LinkOptions, type SocketLink } from "./CallbackLink.js"
 
 export type {
   /** @since 0.1.0 */
@@ -92,7 +92,11 @@ class FramedSocket extends CallbackLink<Duplex> {
   private flushScheduled = false
 
   constructor(socket: Duplex, handlers: Handlers, options: Options | undefined) {
-    super(socket, handlers, (socket as { remoteAddress?: string }).remoteAddress, options?.highWaterMark)
+    // Node says 'drain' only after its own mark was passed: a lower one would never see it.
+    super(socket, handlers, (socket as { remoteAddress?: string }).remoteAddress, {
+      ...options,
+      highWaterMark: Math.max(options?.highWaterMark ?? HIGH_WATER_MARK, socket.writableHighWaterMark)
+    })
     this.reads = options?.reads
     this.decoder = Framing.makeDecoder({ maxMessageSize: options?.maxMessageSize })
     this.flush = this.flush.bind(this)

@@ -52,7 +52,7 @@ class W3cWebSocketLink extends CallbackLink<WebSocketLike> {
   private closeCode: number = CloseCode.Normal
 
   constructor(socket: WebSocketLike, handlers: Handlers, remoteAddress: string | undefined, options: LinkOptions | undefined) {
-    super(socket, handlers, remoteAddress, options?.highWaterMark)
+    super(socket, handlers, remoteAddress, options)
     this.maxMessageSize = options?.maxMessageSize ?? MAX_MESSAGE_SIZE
     socket.binaryType = "arraybuffer"
     this.onMessage = this.onMessage.bind(this)
@@ -93,7 +93,7 @@ class W3cWebSocketLink extends CallbackLink<WebSocketLike> {
   private sendOne(text: string): void {
     if (this.held !== undefined) return void this.held.push(text)
     this.socket.send(text)
-    if (this.socket.bufferedAmount > this.highWaterMark) {
+    if (this.socket.bufferedAmount > this.highWaterMark && !this.closing) {
       this.hold()
       setTimeout(this.poll, POLL_MILLIS)
     }
@@ -164,7 +164,8 @@ export const make = (
 /**
  * Opens a WebSocket to `url` with the JSTP subprotocol (with `create`, the
  * global `WebSocket` by default); calls back with a maker of its link once
- * it is open, or with the error.
+ * it is open, or with the error. Returns a function that gives up a dial
+ * still under way.
  *
  * @since 0.1.0
  */
@@ -172,13 +173,13 @@ export const open = (
   url: string,
   callback: (error: Error | null, makeLink?: (handlers: Handlers) => SocketLink) => void,
   options?: LinkOptions & { readonly create?: ((url: string) => WebSocketLike) | undefined }
-): void => {
+): () => void => {
   let socket: WebSocketLike
   try {
     socket = options?.create?.(url) ?? new WebSocket(url, PROTOCOL) as unknown as WebSocketLike
   } catch (error) {
     queueMicrotask(() => callback(error instanceof Error ? error : new Error(String(error))))
-    return
+    return () => {}
   }
   let settled = false
   const fail = (detail: string) => {
@@ -197,4 +198,7 @@ export const open = (
     settled = true
     callback(null, (handlers) => make(socket, handlers, url, options))
   }, { once: true })
+  return () => {
+    if (socket.readyState === 0) socket.close()
+  }
 }

@@ -26,7 +26,7 @@ class WebSocketLinkImpl extends CallbackLink<WebSocket> {
   corked = false
 
   constructor(socket: WebSocket, handlers: Handlers, remoteAddress: string | undefined, options: LinkOptions | undefined) {
-    super(socket, handlers, remoteAddress, options?.highWaterMark)
+    super(socket, handlers, remoteAddress, options)
     this.onWebSocketClose = this.onWebSocketClose.bind(this)
     this.onSent = this.onSent.bind(this)
     this.start()
@@ -118,7 +118,8 @@ export const make = (
 
 /**
  * Dials `url` with the JSTP subprotocol (`config` goes to the `ws` client);
- * calls back with a maker of its link once it is open, or with the error.
+ * calls back with a maker of its (client) link once it is open, or with the
+ * error. Returns a function that gives up a dial still under way.
  *
  * @since 0.1.0
  */
@@ -127,13 +128,13 @@ export const open = (
   config: object | undefined,
   options: LinkOptions | undefined,
   callback: (error: Error | null, makeLink?: (handlers: Handlers) => SocketLink) => void
-): void => {
+): () => void => {
   let socket: WebSocket
   try {
     socket = new WebSocket(url, PROTOCOL, { ...config, maxPayload: options?.maxMessageSize ?? MAX_MESSAGE_SIZE })
   } catch (error) {
     process.nextTick(callback, error instanceof Error ? error : new Error(String(error)))
-    return
+    return () => {}
   }
   const onError = (error: Error) => callback(error)
   socket.once("error", onError)
@@ -144,6 +145,11 @@ export const open = (
       socket.terminate()
       return callback(new Error(`The server did not accept the ${PROTOCOL} subprotocol`))
     }
-    callback(null, (handlers) => make(socket, handlers, url, options))
+    callback(null, (handlers) => make(socket, handlers, url, { ...options, pausesReading: false }))
   })
+  return () => {
+    if (socket.readyState !== WebSocket.CONNECTING) return
+    socket.on("error", () => {})
+    socket.terminate()
+  }
 }
