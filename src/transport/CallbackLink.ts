@@ -50,8 +50,8 @@ export interface LinkOptions {
   readonly maxMessageSize?: number | undefined
   /**
    * Once this many bytes wait to be written (default 1 MiB), new messages
-   * are held and reading stops, until the transport drains: a peer that
-   * does not read cannot grow memory without bound.
+   * are held (and, see `pausesReading`, reading stops) until the transport
+   * drains: a peer that does not read cannot grow memory without bound.
    */
   readonly highWaterMark?: number | undefined
   /**
