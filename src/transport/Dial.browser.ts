@@ -7,7 +7,7 @@
 import { Effect, type Scope } from "effect"
 import { type Address, describe, webSocketUrl } from "./Address.js"
 import type { LinkOptions } from "./CallbackLink.js"
-import { type FramedLink, fromSocketLink, ignoreLink, openError, scoped, TransportError } from "./Link.js"
+import { dial, type FramedLink, scoped, TransportError } from "./Link.js"
 import * as W3cWebSocketLink from "./W3cWebSocketLink.js"
 
 /**
@@ -18,19 +18,7 @@ import * as W3cWebSocketLink from "./W3cWebSocketLink.js"
  */
 export const open = (address: Address, options?: LinkOptions): Effect.Effect<FramedLink, TransportError, Scope.Scope> =>
   address._tag === "WebSocket"
-    ? scoped(Effect.async<FramedLink, TransportError>((resume) => {
-      let interrupted = false
-      const abort = W3cWebSocketLink.open(webSocketUrl(address), (error, makeLink) => {
-        // Given up while dialling: a socket that opens anyway is closed.
-        if (interrupted) return makeLink?.(ignoreLink).close()
-        if (error !== null || makeLink === undefined) return resume(Effect.fail(openError(error)))
-        resume(Effect.succeed(fromSocketLink(makeLink)))
-      }, options)
-      return Effect.sync(() => {
-        interrupted = true
-        abort()
-      })
-    }))
+    ? scoped(dial((callback) => W3cWebSocketLink.open(webSocketUrl(address), callback, options)))
     : Effect.fail(
       new TransportError({ reason: "Open", message: `A browser can only dial WebSocket, not ${describe(address)}` })
     )

@@ -72,12 +72,32 @@ export const openError = (cause: unknown): TransportError =>
 
 const ignore = (): void => {}
 
+// Handlers that take no notice: for a link that is only to be closed.
+const ignoreLink: Handlers = { onFrame: ignore, onClose: ignore }
+
 /**
- * Handlers that take no notice: for a link that is only to be closed.
+ * A dial of a callback transport as an Effect: `open` dials, calls back with
+ * a maker of the link (or the error), and returns a function that gives the
+ * dial up. Interrupted, the dial is given up; a link that opens anyway is
+ * closed.
  *
  * @since 0.1.0
  */
-export const ignoreLink: Handlers = { onFrame: ignore, onClose: ignore }
+export const dial = (
+  open: (callback: (error: Error | null, makeLink?: (handlers: Handlers) => SocketLink) => void) => () => void
+): Effect.Effect<FramedLink, TransportError> =>
+  Effect.async<FramedLink, TransportError>((resume) => {
+    let interrupted = false
+    const abort = open((error, makeLink) => {
+      if (interrupted) return makeLink?.(ignoreLink).close()
+      if (error !== null || makeLink === undefined) return resume(Effect.fail(openError(error)))
+      resume(Effect.succeed(fromSocketLink(makeLink)))
+    })
+    return Effect.sync(() => {
+      interrupted = true
+      abort()
+    })
+  })
 
 class Run implements FramedLink {
   readonly link: SocketLink

@@ -12,7 +12,7 @@ import * as Net from "node:net"
 import * as Tls from "node:tls"
 import { type Address, listenError, webSocketUrl } from "./Address.js"
 import type { LinkOptions } from "./CallbackLink.js"
-import { type FramedLink, fromSocketLink, ignoreLink, openError, scoped, type TransportError } from "./Link.js"
+import { dial, type FramedLink, fromSocketLink, openError, scoped, type TransportError } from "./Link.js"
 import * as SocketLink from "./SocketLink.js"
 import * as WebSocketLink from "./WebSocketLink.js"
 import * as WebSocketListener from "./WebSocketListener.js"
@@ -77,19 +77,7 @@ const dialStream = (address: StreamAddress, options: LinkOptions | undefined) =>
   })
 
 const dialWebSocket = (address: Extract<Address, { _tag: "WebSocket" }>, options: LinkOptions | undefined) =>
-  Effect.async<FramedLink, TransportError>((resume) => {
-    let interrupted = false
-    const abort = WebSocketLink.open(webSocketUrl(address), address.tls, options, (error, makeLink) => {
-      // Given up while dialling: a socket that opens anyway is closed.
-      if (interrupted) return makeLink?.(ignoreLink).close()
-      if (error !== null || makeLink === undefined) return resume(Effect.fail(openError(error)))
-      resume(Effect.succeed(fromSocketLink(makeLink)))
-    })
-    return Effect.sync(() => {
-      interrupted = true
-      abort()
-    })
-  })
+  dial((callback) => WebSocketLink.open(webSocketUrl(address), address.tls, options, callback))
 
 /**
  * A link to `address`, open once the transport is connected (and, for TLS,

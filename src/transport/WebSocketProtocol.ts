@@ -60,16 +60,5 @@ export const textOf = (data: unknown): string | undefined => {
   if (typeof data === "string") return data
   if (data instanceof ArrayBuffer) return textDecoder.decode(data)
   if (ArrayBuffer.isView(data)) return textDecoder.decode(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
-  if (Array.isArray(data)) {
-    // Fragments (the `ws` package's "fragments" binary type).
-    const parts = data as ReadonlyArray<Uint8Array>
-    const whole = new Uint8Array(parts.reduce((size, part) => size + part.byteLength, 0))
-    let at = 0
-    for (const part of parts) {
-      whole.set(part, at)
-      at += part.byteLength
-    }
-    return textDecoder.decode(whole)
-  }
   return undefined
 }
