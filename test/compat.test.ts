@@ -412,6 +412,10 @@ const calcApp = (name = "calc", sessionStorageProvider?: SessionStorageProvider)
       hold(_connection: Connection, x: unknown, callback: Callback) {
         held.push([x, callback])
       },
+      // `hold` without arguments (2.3.0 resends a lost call without them).
+      pause(_connection: Connection, callback: Callback) {
+        held.push(["pause", callback])
+      },
       add(_connection: Connection, a: number, b: number, callback: Callback) {
         callback(null, a + b)
       },
@@ -1699,19 +1703,84 @@ describe("reconnect and sessions", () => {
     }
   )
 
-  beyond("2.3.0 hands the callback the bare number -1")(
-    "a call whose callback was lost in a restore fails with a RemoteError ERR_CALLBACK_LOST (-1)",
-    async () => {
-      const { connection, drop, restore, held } = await droppablePair()
-      const pending = callResult(connection, "calc", "hold", ["x"])
-      await waitFor(() => held.length === 1, "the call")
-      await drop()
-      expect(await restore()).toBe(null)
-      const { error } = await pending
-      expect(error).toBeInstanceOf(jstp.RemoteError)
-      expect([codeOf(error), error!.message]).toEqual([-1, "Connection closed before receiving callback"])
-    }
-  )
+  it("a call whose callback was lost in a restore gets the bare number ERR_CALLBACK_LOST (-1); the peer's own -1 is a RemoteError", async () => {
+    const { connection, drop, restore, held } = await droppablePair()
+    const pending = callResult(connection, "calc", "hold", ["x"])
+    await waitFor(() => held.length === 1, "the call")
+    await drop()
+    expect(await restore()).toBe(null)
+    expect((await pending).error).toBe(jstp.ERR_CALLBACK_LOST)
+    const answered = callResult(connection, "calc", "hold", ["y"])
+    await waitFor(() => held.length === 2, "the second call")
+    held[1]![1](new jstp.RemoteError(jstp.ERR_CALLBACK_LOST))
+    const { error } = await answered
+    expect(error).toBeInstanceOf(jstp.RemoteError)
+    expect(codeOf(error)).toBe(-1)
+  })
+
+  it("connection.close() ends the link, not the session: calls wait or are buffered, and net.reconnect restores the session on the same connection", async () => {
+    const { connection, session, proxy, held, server } = await droppablePair()
+    const waiting = callResult(connection, "calc", "hold", ["x"])
+    const resent: Array<Array<unknown>> = []
+    connection.callMethodWithResend("calc", "pause", [], (error, ...values) => void resent.push([error, ...values]))
+    await waitFor(() => held.length === 2, "both calls to reach the server")
+    const closed = nextEvent(connection, "close")
+    expect(() => connection.close()).not.toThrow()
+    await closed
+    // After close(): nothing answered, a new call buffered.
+    const later = call(connection, "calc", "add", [2, 3])
+    let laterSettled = false
+    void later.then(() => laterSettled = true, () => laterSettled = true)
+    await settle(20)
+    expect(laterSettled).toBe(false)
+    expect(resent).toEqual([])
+
+    const reconnected = nextEvent(server, "reconnect")
+    const outcome = await outcomeOf(jstp.net.reconnect, connection, proxy.port, HOST)
+    expect(outcome.error).toBe(null)
+    expect(outcome.connection).toBe(connection)
+    expect(connection.session).toBe(session)
+    await reconnected
+    // The buffered call is sent; the calls the server got and never answered
+    // lost their callbacks: the plain one gets -1, the resendable one is sent again.
+    expect(await later).toEqual([5])
+    expect((await waiting).error).toBe(jstp.ERR_CALLBACK_LOST)
+    await waitFor(() => held.length === 3, "the resendable call sent again")
+    expect(held[2]![0]).toBe("pause")
+    held[2]![1](null, "answered")
+    await waitFor(() => resent.length === 1, "its answer")
+    expect(resent).toEqual([[null, "answered"]])
+  })
+
+  it("net.reconnect on a connection whose link is still open: no error, the server ends the old socket, the connection goes on over the new one", async () => {
+    const { server, port } = await serve(jstp, [calcApp().app])
+    const { connection, session } = await connect(jstp, "calc", noReconnect(), port)
+    const oldSocket = socketOf(connection)
+    const oldClosed = new Promise<void>((resolve) => oldSocket.once("close", () => resolve()))
+    const reconnected = nextEvent(server, "reconnect")
+    const outcome = await outcomeOf(jstp.net.reconnect, connection, port, HOST)
+    expect(outcome.error).toBe(null)
+    expect(outcome.connection).toBe(connection)
+    await reconnected
+    await oldClosed
+    expect(socketOf(connection)).not.toBe(oldSocket)
+    expect(connection.session).toBe(session)
+    expect(await call(connection, "calc", "add", [1, 2])).toEqual([3])
+  })
+
+  it("connection.close() never throws: a call and an inspect with no callback still waiting are dropped, the socket is ended", async () => {
+    const { port } = await serve(jstp, [calcApp().app])
+    const { connection } = await connect(jstp, "calc", noReconnect(), port)
+    const errors = recordEvents(connection, "error")
+    connection.callMethod("calc", "hold", ["x"])
+    connection.inspectInterface("calc")
+    const socket = socketOf(connection)
+    const socketClosed = new Promise<void>((resolve) => socket.once("close", () => resolve()))
+    expect(() => connection.close()).not.toThrow()
+    await socketClosed
+    await settle(10)
+    expect(errors).toEqual([])
+  })
 
   it("net.reconnect(connection, ...options, callback) restores the same connection and session over a new socket", async () => {
     const { connection, session, port, drop } = await droppablePair()
@@ -2051,6 +2120,31 @@ describe("loaded as 2.x code loads it", () => {
     // Exited by itself (no timer of the facade keeps the process alive), and cleanly.
     expect(code).toBe(0)
   })
+
+  beyond("2.3.0 throws it too, from the socket's close event, but also never calls back a handshake its close() cut short before the socket closes")(
+    "close() does not throw when a callback it completes throws: the socket is ended, the callback's error is thrown on a later tick",
+    async () => {
+      const program = `
+        const jstp = require("effect-jstp/compat")
+        const net = require("node:net")
+        // A server that accepts and never answers the handshake.
+        const silent = net.createServer((socket) => socket.resume().on("close", () => { console.log("server saw the socket end"); silent.close() }))
+        process.on("uncaughtException", (error) => console.log("uncaught: " + error.message))
+        silent.listen(0, "127.0.0.1", () => {
+          const policy = (app, connection, session, callback) => {
+            connection.handshake(app, null, null, () => { throw new Error("a bug in the callback") })
+            setImmediate(() => {
+              try { connection.close(); console.log("close returned") } catch (error) { console.log("close threw: " + error.message) }
+            })
+          }
+          jstp.net.connect("app", { connectPolicy: policy, reconnector: () => {} }, silent.address().port, "127.0.0.1", () => {})
+        })`
+      const { code, stderr, stdout } = await run(process.execPath, ["-e", program], 10_000)
+      expect(stderr).toBe("")
+      expect(stdout.trim().split("\n").sort()).toEqual(["close returned", "server saw the socket end", "uncaught: a bug in the callback"])
+      expect(code).toBe(0)
+    }
+  )
 
   it("examples/getting-started: the reference README's server and client, with only the require line changed", async () => {
     const free = await new Promise<boolean>((resolve) => {

@@ -101,6 +101,11 @@ class Host implements EngineOptions {
   }
 }
 
+// What a 2.x callback gets for an error payload: a lost callback is the bare
+// number -1, anything else a RemoteError.
+const toCallbackError = (error: Message.ErrorPayload | Error): Error | number =>
+  error instanceof Error ? error : error === ErrorPayload.callbackLost ? ErrorPayload.callbackLost.code : RemoteError.fromPayload(error)
+
 const toWire = (message: unknown): unknown => {
   if (typeof message === "object" && message !== null && "_tag" in message) {
     try {
@@ -197,16 +202,16 @@ export class Connection extends EventEmitter {
 
   /**
    * Internal: the current link closed. A connection that completed its
-   * handshake keeps its session (and pending calls) for a restore, unless it
-   * was closed on purpose; `close` is emitted once per link.
+   * handshake keeps its session (and pending calls) for a restore, even
+   * when closed on purpose, as in 2.x; `close` is emitted once per link.
    */
   _linkClosed(link: SocketLink.SocketLink, error: Error | undefined): void {
     if (link !== this.link) return
     this.stopHeartbeat()
     const reason = error === undefined ? "PeerClosed" : "Transport"
-    if (error !== undefined) this.emit("error", error, this)
-    if (this.hasConnected && !this.closedIntentionally) this.engine.detach(reason, error, link)
+    if (this.hasConnected) this.engine.detach(reason, error, link)
     else this.engine.linkClosed(reason, error, link)
+    if (error !== undefined) this.emit("error", error, this)
     this.emit("close", this)
     if (this.server !== null) this.server.emit("disconnect", this)
     // During a reconnect attempt its own callback goes on (as in 2.x, the
@@ -299,6 +304,9 @@ export class Connection extends EventEmitter {
     try {
       if (sessionLogin) {
         if (this.engine.phase === "AwaitingHandshake") this.engine.resumeSession(login)
+        // A reconnect over a new link while the old one is open (2.x allows
+        // it: the server ends the old one): the session leaves the old link.
+        if (this.engine.phase === "Open" && !this.engine.isLinkedTo(this.link!)) this.engine.detach()
         this.engine.reattach(this.link!, name, version, done)
       } else {
         const auth: Message.HandshakeAuth = typeof login === "string" && typeof password === "string"
@@ -339,7 +347,7 @@ export class Connection extends EventEmitter {
   private plainReply(callback: Callback | null | undefined): Reply {
     return (error, values) => {
       if (error === undefined) return callback?.(null, ...values)
-      this.fail(callback, RemoteError.fromPayload(error))
+      this.fail(callback, error)
     }
   }
 
@@ -354,9 +362,14 @@ export class Connection extends EventEmitter {
     }
   }
 
-  private fail(callback: Callback | null | undefined, error: Error): void {
-    if (callback !== undefined && callback !== null) callback(error)
-    else this.emit("error", error)
+  // As 2.x: a lost callback is the bare code ERR_CALLBACK_LOST (-1), so
+  // that `error === jstp.ERR_CALLBACK_LOST` holds. A request with no
+  // callback that fails because its connection closed is dropped silently
+  // (2.x never answers it), so closing never throws.
+  private fail(callback: Callback | null | undefined, error: Message.ErrorPayload | Error): void {
+    if (callback !== undefined && callback !== null) return callback(toCallbackError(error) as Error)
+    if (error === ErrorPayload.connectionClosed || error === ErrorPayload.callbackLost) return
+    this.emit("error", toCallbackError(error))
   }
 
   /** Sends an event to the peer. */
@@ -376,12 +389,7 @@ export class Connection extends EventEmitter {
   /** Inspects a remote interface: `callback(error, proxy)`. */
   inspectInterface(iface: string, callback?: (error: Error | null, proxy?: RemoteProxy) => void): void {
     this.engine.inspect(iface, (error, methods) => {
-      if (error !== undefined) {
-        const remote = RemoteError.fromPayload(error)
-        if (callback !== undefined) callback(remote)
-        else this.emit("error", remote)
-        return
-      }
+      if (error !== undefined) return this.fail(callback as Callback | undefined, error)
       const proxy = new RemoteProxy(this, iface, methods.filter((name): name is string => typeof name === "string"))
       this.remoteProxies[iface] = proxy
       callback?.(null, proxy)
@@ -406,11 +414,29 @@ export class Connection extends EventEmitter {
     this.heartbeatTimer = undefined
   }
 
-  /** Closes the connection for good: no reconnect. */
+  /**
+   * Ends the link and stops the automatic reconnector, as in 2.x; the
+   * session lives on: calls wait or are buffered, and a later `reconnect`
+   * restores it on this connection. One never handshaken closes for good.
+   */
   close(): void {
     this.closedIntentionally = true
     this.stopHeartbeat()
-    this.engine.close("Closed")
+    try {
+      if (this.hasConnected) {
+        this.link?.close()
+        this.engine.detach()
+      } else {
+        this.engine.close("Closed")
+      }
+    } catch (error) {
+      // A user's callback threw on the way; the link is ended regardless.
+      // Thrown again on a tick of its own, as 2.x throws it from the socket's
+      // close event, not out of close().
+      queueMicrotask(() => {
+        throw error
+      })
+    }
   }
 
   /** The socket under the connection. */

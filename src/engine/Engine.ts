@@ -695,8 +695,11 @@ export class Engine {
 
   private terminate(reason: CloseReason, cause: unknown): void {
     if (this.phase === "Closed") return
-    this.finish(reason, cause)
-    this.link.close()
+    try {
+      this.finish(reason, cause)
+    } finally {
+      this.link.close()
+    }
   }
 
   private finish(reason: CloseReason, cause: unknown): void {
@@ -704,11 +707,24 @@ export class Engine {
     this.phase = "Closed"
     const handshakeReply = this.handshakeReply
     this.handshakeReply = undefined
-    handshakeReply?.(ErrorPayload.make(ERR_NO_HANDSHAKE_RESPONSE), undefined)
     const pending = [...this.pending.values()]
     this.pending.clear()
-    for (const reply of pending) reply(ErrorPayload.connectionClosed, [])
+    // A reply that throws (a user's callback) neither stops the others nor
+    // the close; the first error is thrown once all have run.
+    let failed = false
+    let failure: unknown
+    const settle = (run: () => void) => {
+      try {
+        run()
+      } catch (error) {
+        if (!failed) failure = error
+        failed = true
+      }
+    }
+    if (handshakeReply !== undefined) settle(() => handshakeReply(ErrorPayload.make(ERR_NO_HANDSHAKE_RESPONSE), undefined))
+    for (const reply of pending) settle(() => reply(ErrorPayload.connectionClosed, []))
     this.options.onClose?.(reason, cause)
+    if (failed) throw failure
   }
 }
 
