@@ -33,7 +33,7 @@ import * as ErrorPayload from "./engine/ErrorPayload.js"
 import * as Versions from "./engine/Versions.js"
 import type { Session } from "./engine/Session.js"
 import * as RemoteError from "./RemoteError.js"
-import { type Address, describe } from "./transport/Address.js"
+import { type DialAddress, describe } from "./transport/Address.js"
 import * as Dial from "./transport/Dial.js"
 import type { FramedLink, TransportError } from "./transport/Link.js"
 import type * as Message from "./wire/Message.js"
@@ -162,7 +162,7 @@ export interface Connection {
  */
 export type Lifecycle =
   | { readonly _tag: "Disconnected"; readonly reason: CloseReason }
-  | { readonly _tag: "Attempt"; readonly attempt: number; readonly address: Address }
+  | { readonly _tag: "Attempt"; readonly attempt: number; readonly address: DialAddress }
   | { readonly _tag: "Restored"; readonly attempt: number }
   | { readonly _tag: "Failed"; readonly attempt: number; readonly error: HandshakeError }
   | { readonly _tag: "Closed"; readonly reason: CloseReason }
@@ -500,8 +500,12 @@ export type Credentials =
  * @since 0.1.0
  */
 export interface ConnectOptions<R = never> {
-  /** Where to dial: TCP, Unix, TLS or WebSocket (see `Net.Address`); a browser dials WebSocket only. */
-  readonly address: Address
+  /**
+   * Where to dial: TCP, Unix, TLS or WebSocket (see `Net.Address`; a
+   * browser dials WebSocket only), or a transport of your own
+   * (`{ _tag: "Transport", name, open }`, see `Net.TransportAddress`).
+   */
+  readonly address: DialAddress
   /** The server's application: `'name'`, `'name@range'` or `{ name, version }`. */
   readonly application: string | { readonly name: string; readonly version?: string | undefined }
   readonly credentials?: Credentials | undefined
@@ -557,7 +561,7 @@ export interface ReconnectOptions {
    */
   readonly schedule?: Schedule.Schedule<unknown, unknown> | undefined
   /** Where attempt n (from 1) dials; by default the first address. */
-  readonly target?: ((attempt: number) => Address) | undefined
+  readonly target?: ((attempt: number) => DialAddress) | undefined
 }
 
 /**
@@ -620,7 +624,7 @@ export const connect = <R = never>(
     // Set once the first link is open: links read into it.
     const current: { engine?: Engine } = {}
     // A dial given up (a failure, or the handshake timeout) closes its scope.
-    const openLink = (address: Address) =>
+    const openLink = (address: DialAddress) =>
       Effect.flatMap(Scope.fork(scope, ExecutionStrategy.sequential), (linkScope) =>
         Effect.gen(function*() {
           const framed = yield* Scope.extend(Dial.open(address, { maxMessageSize: options.maxMessageSize }), linkScope).pipe(
@@ -646,7 +650,7 @@ export const connect = <R = never>(
       )
     // Dials and handshakes (`send` sends the request) within handshakeTimeout.
     const dialAndHandshake = (
-      address: Address,
+      address: DialAddress,
       send: (link: LiveLink, done: (error: Message.ErrorPayload | undefined) => void) => void
     ) => {
       let opened: LiveLink | undefined

@@ -10,6 +10,7 @@ import * as Versions from "../engine/Versions.js"
 import { type CloseReason, Engine, type Link, type LogEvent, type Options as EngineOptions, type Reply } from "../engine/Engine.js"
 import * as ErrorPayload from "../engine/ErrorPayload.js"
 import type * as SocketLink from "../transport/SocketLink.js"
+import * as TransportLink from "../transport/TransportLink.js"
 import * as Message from "../wire/Message.js"
 import { Application } from "./Application.js"
 import { RemoteError } from "./RemoteError.js"
@@ -163,13 +164,32 @@ export class Connection extends EventEmitter {
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined
   private reconnecting = false
 
-  constructor(link: SocketLink.SocketLink, server: ServerSide | null, client: Client | null) {
+  /**
+   * Over a link of ours, or, as in 2.x, over any object implementing the
+   * Transport interface (`jstp.net.Transport`, or a transport of your own):
+   * `new Connection(transport, null, client)`, then `handshake`. A server
+   * takes such a transport with `server.handleTransport(transport)`.
+   */
+  constructor(
+    transport: SocketLink.SocketLink | TransportLink.Transport,
+    server?: ServerSide | null,
+    client?: Client | null
+  ) {
     super()
-    if (server === null && client === null) throw new Error("Either server or client is required")
+    if (!server && !client) throw new Error("Either server or client is required")
+    if (server && typeof server.onHandshake !== "function") {
+      throw new TypeError("A server-side connection is made by its server: call server.handleTransport(transport)")
+    }
     this.server = server?.server ?? null
-    this.client = client
-    this.engine = new Engine(new Host(this, server === null ? "client" : "server", link, server?.onHandshake))
-    if (client !== null) this.engine.application = (client.application ?? new Application("jstp", {})).dispatcher(this)
+    this.client = client ?? null
+    const link: SocketLink.SocketLink = TransportLink.isTransport(transport)
+      ? TransportLink.make(transport, {
+        onFrame: (text) => this._receive(text),
+        onClose: (error) => this._linkClosed(link, error)
+      })
+      : transport
+    this.engine = new Engine(new Host(this, server ? "server" : "client", link, server?.onHandshake))
+    if (this.client !== null) this.engine.application = (this.client.application ?? new Application("jstp", {})).dispatcher(this)
     this.attach(link)
     this.link = link
   }
@@ -439,7 +459,7 @@ export class Connection extends EventEmitter {
     }
   }
 
-  /** The socket under the connection. */
+  /** The socket under the connection (a Transport's raw transport). */
   getTransport(): unknown {
     return this.link?.socket
   }

@@ -14,6 +14,7 @@ import { ServerCore } from "../engine/ServerCore.js"
 import type { Timers } from "../engine/SessionCache.js"
 import * as Versions from "../engine/Versions.js"
 import * as SocketLink from "../transport/SocketLink.js"
+import * as TransportLink from "../transport/TransportLink.js"
 import type * as Message from "../wire/Message.js"
 import { Application, createAppsIndex, type SessionStorageProvider } from "./Application.js"
 import { Connection } from "./Connection.js"
@@ -108,6 +109,8 @@ export interface JstpServer extends EventEmitter {
   handleSocket(socket: Duplex): void
   /** Serves a connection over a link the transport makes (a WebSocket's). */
   handleLink(makeLink: (handlers: SocketLink.Handlers) => SocketLink.SocketLink): void
+  /** Serves a connection over a Transport (2.x's interface; a transport of your own). */
+  handleTransport(transport: TransportLink.Transport): void
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a mixin's base constructor must take any arguments
@@ -198,6 +201,10 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
 
     handleSocket(socket: Duplex): void {
       this.handleLink((handlers) => SocketLink.make(socket, handlers))
+    }
+
+    handleTransport(transport: TransportLink.Transport): void {
+      this.handleLink((handlers) => TransportLink.make(transport, handlers))
     }
 
     handleLink(makeLink: (handlers: SocketLink.Handlers) => SocketLink.SocketLink): void {

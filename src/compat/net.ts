@@ -13,8 +13,17 @@ import type { Application } from "./Application.js"
 import type { Connection } from "./Connection.js"
 import { type ServerOptions, withJstp } from "./Server.js"
 import { createDefaultReconnector, makeClient, streamOpen } from "./streamTransport.js"
+import { SocketTransport } from "./Transport.js"
 
 export { createDefaultReconnector }
+
+/**
+ * The Transport of 2.x over an open socket: `new jstp.Connection(new
+ * jstp.net.Transport(socket), null, client)`.
+ *
+ * @since 0.1.0
+ */
+export const Transport = SocketTransport
 
 /**
  * A `net.Server` that serves JSTP.

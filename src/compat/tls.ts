@@ -11,6 +11,14 @@ import type { Application } from "./Application.js"
 import type { Connection } from "./Connection.js"
 import { type ServerOptions, withJstp } from "./Server.js"
 import { makeClient, streamOpen } from "./streamTransport.js"
+import { SocketTransport } from "./Transport.js"
+
+/**
+ * The Transport of 2.x over an open TLS socket (as `net.Transport`).
+ *
+ * @since 0.1.0
+ */
+export const Transport = SocketTransport
 
 /**
  * A `tls.Server` that serves JSTP.

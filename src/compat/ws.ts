@@ -20,6 +20,7 @@ import type { Application } from "./Application.js"
 import type { Connection } from "./Connection.js"
 import { type JstpServer, type ServerOptions, withJstp } from "./Server.js"
 import { makeClient, type Open } from "./streamTransport.js"
+import { WebSocketTransport } from "./Transport.js"
 
 /**
  * What `createServer` takes besides the JSTP options.
@@ -94,6 +95,7 @@ const client = makeClient("ws", open)
  * @since 0.1.0
  */
 export const ws = {
+  Transport: WebSocketTransport,
   Server,
   createServer: (
     options: ServerOptions | ReadonlyArray<Application>,
@@ -111,6 +113,7 @@ export const ws = {
  * @since 0.1.0
  */
 export const wss = {
+  Transport: WebSocketTransport,
   Server: SecureServer,
   createServer: (
     options: ServerOptions & https.ServerOptions,

@@ -7,7 +7,9 @@
 import type * as Http from "node:http"
 import type * as Https from "node:https"
 import type * as Tls from "node:tls"
+import type { Effect } from "effect"
 import { TransportError } from "./Link.js"
+import type { Transport } from "./TransportLink.js"
 
 /**
  * TLS options: `key` and `cert` to listen, `ca` (or `rejectUnauthorized`,
@@ -37,6 +39,21 @@ export interface WebSocketAddress {
 }
 
 /**
+ * A transport of your own, with 2.x's Transport interface (see
+ * `TransportLink.Transport`; the facade's `net.Transport` is one): `open`
+ * makes a new one, already connected, for each dial (the first, and each
+ * reconnect). For dialling only.
+ *
+ * @since 0.1.0
+ */
+export interface TransportAddress {
+  readonly _tag: "Transport"
+  /** Names the peer in messages and as `remoteAddress`. */
+  readonly name: string
+  readonly open: Effect.Effect<Transport, unknown>
+}
+
+/**
  * Where to listen or dial.
  *
  * @since 0.1.0
@@ -51,6 +68,13 @@ export type Address =
     readonly tls?: TlsOptions | undefined
   }
   | WebSocketAddress
+
+/**
+ * What a client can dial: an `Address`, or a transport of its own.
+ *
+ * @since 0.1.0
+ */
+export type DialAddress = Address | TransportAddress
 
 /**
  * A host as a URL writes it: an IPv6 address in brackets.
@@ -76,12 +100,14 @@ export const webSocketUrl = (address: WebSocketAddress): string =>
  *
  * @since 0.1.0
  */
-export const describe = (address: Address): string => {
+export const describe = (address: DialAddress): string => {
   switch (address._tag) {
     case "Unix":
       return address.path
     case "WebSocket":
       return webSocketUrl(address)
+    case "Transport":
+      return address.name
     default:
       return `${address.host ?? "localhost"}:${address.port}`
   }

@@ -5,9 +5,9 @@
  * @since 0.1.0
  */
 import { Effect, type Scope } from "effect"
-import { type Address, describe, webSocketUrl } from "./Address.js"
+import { type DialAddress, describe, webSocketUrl } from "./Address.js"
 import type { LinkOptions } from "./CallbackLink.js"
-import { dial, type FramedLink, scoped, TransportError } from "./Link.js"
+import { dial, dialTransport, type FramedLink, scoped, TransportError } from "./Link.js"
 import * as W3cWebSocketLink from "./W3cWebSocketLink.js"
 
 /**
@@ -16,9 +16,11 @@ import * as W3cWebSocketLink from "./W3cWebSocketLink.js"
  *
  * @since 0.1.0
  */
-export const open = (address: Address, options?: LinkOptions): Effect.Effect<FramedLink, TransportError, Scope.Scope> =>
+export const open = (address: DialAddress, options?: LinkOptions): Effect.Effect<FramedLink, TransportError, Scope.Scope> =>
   address._tag === "WebSocket"
     ? scoped(dial((callback) => W3cWebSocketLink.open(webSocketUrl(address), callback, options)))
+    : address._tag === "Transport"
+    ? scoped(dialTransport(address))
     : Effect.fail(
-      new TransportError({ reason: "Open", message: `A browser can only dial WebSocket, not ${describe(address)}` })
+      new TransportError({ reason: "Open", message: `A browser can only dial WebSocket (or a Transport of its own), not ${describe(address)}` })
     )

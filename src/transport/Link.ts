@@ -10,7 +10,9 @@
 import { Data, Effect, Scope } from "effect"
 import type { Link } from "../engine/Engine.js"
 import { FramingError } from "../wire/Framing.js"
+import type { TransportAddress } from "./Address.js"
 import type { Handlers, SocketLink } from "./CallbackLink.js"
+import * as TransportLink from "./TransportLink.js"
 
 export type {
   /** @since 0.1.0 */
@@ -168,6 +170,21 @@ class Run implements FramedLink {
  * @since 0.1.0
  */
 export const fromSocketLink = (make: (handlers: Handlers) => SocketLink): FramedLink => new Run(make)
+
+/**
+ * A dial of a transport of the user's own: the link over the transport its
+ * `open` makes.
+ *
+ * @since 0.1.0
+ */
+export const dialTransport = (address: TransportAddress): Effect.Effect<FramedLink, TransportError> =>
+  Effect.matchEffect(address.open, {
+    onFailure: (cause) => Effect.fail(openError(cause)),
+    onSuccess: (transport) =>
+      TransportLink.isTransport(transport)
+        ? Effect.sync(() => fromSocketLink((handlers) => TransportLink.make(transport, handlers)))
+        : Effect.fail(openError(new TypeError(`${address.name}: open gave no Transport (send, end, getRawTransport, on, removeListener)`)))
+  })
 
 // A peer that does not answer our end of a link is cut off after this long.
 const GRACE_MILLIS = 1000

@@ -10,9 +10,9 @@
 import { Effect, FiberSet, type Scope } from "effect"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
-import { type Address, listenError, webSocketUrl } from "./Address.js"
+import { type Address, type DialAddress, listenError, webSocketUrl } from "./Address.js"
 import type { LinkOptions } from "./CallbackLink.js"
-import { dial, type FramedLink, fromSocketLink, openError, scoped, type TransportError } from "./Link.js"
+import { dial, dialTransport, type FramedLink, fromSocketLink, openError, scoped, type TransportError } from "./Link.js"
 import * as SocketLink from "./SocketLink.js"
 import * as WebSocketLink from "./WebSocketLink.js"
 import * as WebSocketListener from "./WebSocketListener.js"
@@ -23,8 +23,17 @@ export {
   /** @since 0.1.0 */
   describe,
   /** @since 0.1.0 */
+  type DialAddress,
+  /** @since 0.1.0 */
+  type TransportAddress,
+  /** @since 0.1.0 */
   type WebSocketAddress
 } from "./Address.js"
+
+export {
+  /** @since 0.1.0 */
+  type Transport
+} from "./TransportLink.js"
 
 /**
  * A listening transport: where it listens, and a way to serve its connections.
@@ -86,8 +95,14 @@ const dialWebSocket = (address: Extract<Address, { _tag: "WebSocket" }>, options
  *
  * @since 0.1.0
  */
-export const open = (address: Address, options?: LinkOptions): Effect.Effect<FramedLink, TransportError, Scope.Scope> =>
-  scoped(address._tag === "WebSocket" ? dialWebSocket(address, options) : dialStream(address, options))
+export const open = (address: DialAddress, options?: LinkOptions): Effect.Effect<FramedLink, TransportError, Scope.Scope> =>
+  scoped(
+    address._tag === "WebSocket"
+      ? dialWebSocket(address, options)
+      : address._tag === "Transport"
+      ? dialTransport(address)
+      : dialStream(address, options)
+  )
 
 const accepted = (socket: Net.Socket): Accepted => ({
   remoteAddress: socket.remoteAddress,
