@@ -600,6 +600,12 @@ export const connect = <R = never>(
 ): Effect.Effect<Connection, HandshakeError, Scope.Scope | R> =>
   Effect.gen(function*() {
     const target = Versions.target(options.application)
+    if (target?.name === "") {
+      return yield* new HandshakeError({
+        reason: "InvalidApplication",
+        message: "An application name is required (\"name\", \"name@range\" or { name, version })"
+      })
+    }
     if (target === undefined) {
       const spec = options.application
       const range = typeof spec === "string" ? Versions.splitName(spec)[1] : spec.version

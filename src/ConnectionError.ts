@@ -38,10 +38,11 @@ export class ConnectionError extends Data.TaggedError("ConnectionError")<{
 /**
  * Why a handshake failed. `Rejected` carries the server's error code
  * (10: application not found, 11: authentication failed).
+ * `InvalidApplication` and `InvalidVersion` fail before anything is dialled.
  *
  * @since 0.1.0
  */
-export type HandshakeErrorReason = "Rejected" | "Timeout" | "Closed" | "Transport" | "InvalidVersion"
+export type HandshakeErrorReason = "Rejected" | "Timeout" | "Closed" | "Transport" | "InvalidApplication" | "InvalidVersion"
 
 /**
  * @since 0.1.0

@@ -613,6 +613,18 @@ describe("handshake", () => {
       expect(raw.count()).toBe(0)
     }))
 
+  it.scopedLive("an empty application name fails with InvalidApplication before dialing", () =>
+    Effect.gen(function*() {
+      const raw = yield* rawServer
+      const address = { _tag: "Tcp", host: "127.0.0.1", port: raw.port } as const
+      for (const application of ["", { name: "" }, { name: "", version: "^1.0.0" }]) {
+        const error = yield* Effect.flip(Connection.connect({ address, application }))
+        expectHandshakeError(error, "InvalidApplication")
+        expect((error as HandshakeError).message).toMatch(/application name is required/)
+      }
+      expect(raw.count()).toBe(0)
+    }))
+
   describe("login", () => {
     const policyServer = (authPolicy: Server.AuthPolicy | undefined) =>
       Server.make({ applications: [calc()], listen: [TCP], authPolicy })

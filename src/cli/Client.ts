@@ -110,6 +110,7 @@ const handshakeText = (target: Target, error: HandshakeError) => {
       }`
     case "Closed":
       return `${target.url} closed the connection before the handshake completed`
+    case "InvalidApplication":
     case "InvalidVersion":
       return error.message
   }
