@@ -9,6 +9,11 @@
  * @since 0.1.0
  */
 import type { Link } from "../engine/Engine.js"
+import { FramingError } from "../wire/Framing.js"
+
+// A peer sent a message over the limit: how long it has to let go of the
+// link we ended before it is dropped.
+const REFUSE_GRACE_MILLIS = 2000
 
 /**
  * What a link reports.
@@ -184,11 +189,31 @@ export abstract class CallbackLink<S> implements SocketLink {
   }
 
   protected onData(data: unknown): void {
+    if (this.refusing) return
     try {
       this.receive(data)
     } catch (error) {
-      this.destroy(error instanceof Error ? error : new Error(String(error)))
+      if (error instanceof FramingError) this.refuse(error)
+      else this.destroy(error instanceof Error ? error : new Error(String(error)))
     }
+  }
+
+  /** Set once a message over the limit came: what comes after it is discarded. */
+  private refusing = false
+
+  /**
+   * A message over the limit: the link is ended, not reset, and read (and
+   * discarded) until the peer closes, so that a peer still writing sees a
+   * close rather than a reset (as 2.x ends it); dropped if the peer does
+   * not let go in time.
+   */
+  private refuse(error: FramingError): void {
+    this.failure ??= error
+    this.refusing = true
+    this.setReading(true)
+    this.close()
+    const timer: { unref?: () => void } = setTimeout(() => this.abort(), REFUSE_GRACE_MILLIS)
+    timer.unref?.()
   }
 
   protected onError(error: unknown): void {
