@@ -60,7 +60,21 @@ export type ServerEvent =
   }
   | { readonly _tag: "HandshakeTimeout"; readonly remoteAddress: string | undefined }
   | { readonly _tag: "ConnectionError"; readonly remoteAddress: string | undefined; readonly error: TransportError }
-  /** A broadcast did not reach this connection (its buffer is full, say); the others got it. */
+  /**
+   * The connection's peer did not keep up: its session's buffer of
+   * unacknowledged messages reached `maxBuffered` or `maxBufferedBytes`, so
+   * the server ended the session (its link closed; it is never restored)
+   * rather than leave a gap in what the peer receives. Once per session.
+   */
+  | {
+    readonly _tag: "SessionOverflow"
+    readonly connection: Connection.Connection
+    readonly sessionId: string
+    readonly message: string
+  }
+  /** The session store evicted a dropped session (to keep its memory budget): it is no longer restorable. */
+  | { readonly _tag: "SessionEvicted"; readonly sessionId: string }
+  /** A broadcast did not reach this connection; the others got it. */
   | {
     readonly _tag: "BroadcastFailed"
     readonly connection: Connection.Connection
@@ -88,6 +102,13 @@ export interface Options<R = never> {
    */
   readonly clientExpirationTime?: Duration.DurationInput | undefined
   readonly maxMessageSize?: number | undefined
+  /**
+   * The most messages sent to a client and not yet acknowledged (default
+   * 10,000), and the most bytes of them (default 16 MiB): a session that
+   * reaches either is ended (see `SessionOverflow`).
+   */
+  readonly maxBuffered?: number | undefined
+  readonly maxBufferedBytes?: number | undefined
 }
 
 /**
@@ -176,6 +197,9 @@ export const make = <R = never>(
     const serverScope = yield* Effect.scope
     const storeInactive = (session: Session) =>
       runCallback(Effect.zipRight(store.set(session.id, session), store.setInactive(session.id)))
+    // An ended session is removed; a store that cannot remove keeps it marked ended.
+    const forget = (session: Session) =>
+      runCallback(store.remove !== undefined ? store.remove(session.id) : store.set(session.id, session))
     // Connections with a link, and the sessions of every connection, linked
     // or dropped (until clientExpirationTime), restorable onto their engine;
     // timers run on the server's clock, in its scope.
@@ -190,8 +214,19 @@ export const make = <R = never>(
       heartbeatInterval: () =>
         options.heartbeatInterval === undefined ? undefined : Duration.toMillis(options.heartbeatInterval),
       handshakeTimeout: Duration.toMillis(options.handshakeTimeout ?? Duration.seconds(3)),
-      storeInactive: (entry) => storeInactive(entry.engine.session!)
+      storeInactive: (entry) => storeInactive(entry.engine.session!),
+      forget: (entry) => forget(entry.engine.session!)
     })
+    // The store evicts dropped sessions to keep its memory budget: the core
+    // drops them too.
+    if (store.onEvict !== undefined) {
+      const unsubscribe = store.onEvict((sessionId) => {
+        core.evicted(sessionId)
+        publish({ _tag: "SessionEvicted", sessionId })
+        runSync(Effect.logWarning(`Session ${sessionId} evicted from the session store (over its memory budget)`))
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
+    }
     yield* Effect.addFinalizer(() => Effect.sync(() => core.closeAll()))
 
     // A dropped connection whose session is kept: restorable until it expires.
@@ -244,7 +279,7 @@ export const make = <R = never>(
             },
             load: (_, sessionId, loaded) =>
               runCallback(store.get(sessionId), {
-                onExit: (exit) => loaded(exit._tag === "Success" ? exit.value : undefined)
+                onExit: (exit) => loaded(exit._tag === "Success" && exit.value?.ended !== true ? exit.value : undefined)
               }),
             authenticate: options.authPolicy === undefined ? undefined : (application, strategy, credentials, answer) => {
               const policy = options.authPolicy!
@@ -278,14 +313,25 @@ export const make = <R = never>(
           role: "server",
           link: framed,
           maxMessageSize: options.maxMessageSize,
+          maxBuffered: options.maxBuffered,
+          maxBufferedBytes: options.maxBufferedBytes,
           onHandshake,
           onEvent: (iface, event, args) => Connection.deliver(listeners, iface, event, args),
-          onClose: (reason) => {
+          onClose: (reason, cause) => {
             Deferred.unsafeDone(closed, Effect.succeed(reason))
             runSync(PubSub.publish(lifecycle, { _tag: "Closed", reason }))
             const entry = current
             if (entry === undefined) return
-            if (core.closed(entry, engine.session?.id)) publish({ _tag: "Disconnected", connection: entry.connection, reason })
+            const session = engine.session
+            if (reason === "Overflow" && session !== undefined) {
+              const linked = core.ended(entry, session.id)
+              const message = cause instanceof Error ? cause.message : String(cause)
+              publish({ _tag: "SessionOverflow", connection: entry.connection, sessionId: session.id, message })
+              runSync(Effect.logWarning(`Session ${session.id} ended: its peer does not keep up (${message})`))
+              if (linked) publish({ _tag: "Disconnected", connection: entry.connection, reason })
+              return
+            }
+            if (core.closed(entry, session?.id)) publish({ _tag: "Disconnected", connection: entry.connection, reason })
           }
         })
         target = engine

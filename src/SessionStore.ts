@@ -19,6 +19,18 @@ export interface SessionStore {
   readonly set: (id: string, session: Session) => Effect.Effect<void>
   /** The session's connection closed. */
   readonly setInactive: (id: string) => Effect.Effect<void>
+  /**
+   * Forgets a session (the server ended it: it must never be restored).
+   * Without it the server stores the session marked `ended`, which it then
+   * refuses to restore, if the store keeps that mark.
+   */
+  readonly remove?: ((id: string) => Effect.Effect<void>) | undefined
+  /**
+   * Subscribes to the sessions the store evicts on its own (to keep a
+   * memory budget), so that the server drops them too and reports each;
+   * returns the unsubscribe.
+   */
+  readonly onEvict?: ((listener: (id: string) => void) => () => void) | undefined
 }
 
 /**
@@ -34,6 +46,11 @@ export interface MemoryOptions {
   readonly inactiveLifetime?: Duration.DurationInput | undefined
   /** How often to purge. Default 1 hour. */
   readonly purgeInterval?: Duration.DurationInput | undefined
+  /**
+   * The most bytes the buffers of inactive sessions hold together; past it
+   * the oldest inactive sessions are evicted, each reported. Default 256 MiB.
+   */
+  readonly maxInactiveBytes?: number | undefined
 }
 
 /**
@@ -47,14 +64,17 @@ export const memory = (options?: MemoryOptions): Effect.Effect<SessionStore, nev
     Effect.sync(() =>
       new MemorySessions(
         Duration.toMillis(options?.inactiveLifetime ?? Duration.hours(24)),
-        Duration.toMillis(options?.purgeInterval ?? Duration.hours(1))
+        Duration.toMillis(options?.purgeInterval ?? Duration.hours(1)),
+        options?.maxInactiveBytes
       )
     ),
     (sessions) => Effect.sync(() => sessions.stop())
   ).pipe(Effect.map((sessions): SessionStore => ({
     get: (id) => Effect.sync(() => sessions.get(id)),
     set: (id, session) => Effect.sync(() => void sessions.set(id, session)),
-    setInactive: (id) => Effect.sync(() => sessions.setInactive(id))
+    setInactive: (id) => Effect.sync(() => sessions.setInactive(id)),
+    remove: (id) => Effect.sync(() => void sessions.delete(id)),
+    onEvict: (listener) => sessions.onEvict((id) => listener(id))
   })))
 
 /**

@@ -996,6 +996,59 @@ describe("session bookkeeping (protocol.md §8)", () => {
     expect(both(call)).toEqual([counting.client.session!.unacknowledged, false])
   })
 
+  it("a server whose peer does not keep up ends the session at the bound (Overflow, once; never restored), without throwing", () => {
+    const pair = openManual({ server: { application: calc(), maxBuffered: 6 } })
+    const sent = () => after(pair, "server").length
+    for (let i = 0; i < 5; i++) pair.server.emit("chat", "tick", [i])
+    // 5 events and the ping asking for acknowledgement at half: the bound.
+    expect(sent()).toBe(6)
+    expect(pair.server.phase).toBe("Open")
+    expect(() => pair.server.emit("chat", "tick", [5])).not.toThrow()
+    expect(pair.server.phase).toBe("Closed")
+    expect(pair.record.server.closes).toHaveLength(1)
+    expect(pair.record.server.closes[0]!.reason).toBe("Overflow")
+    expect(pair.record.server.closes[0]!.cause).toBeInstanceOf(BufferFullError)
+    expect(pair.server.session!.ended).toBe(true)
+    // Nothing after the bound went out, and later emits do nothing.
+    pair.server.emit("chat", "tick", [6])
+    expect(sent()).toBe(6)
+    expect(pair.record.server.closes).toHaveLength(1)
+  })
+
+  it("the bound in bytes: a server ends the session, a client's request fails, each past maxBufferedBytes", () => {
+    const payload = "x".repeat(100)
+    const server = openManual({ server: { application: calc(), maxBufferedBytes: 1_000 } })
+    let emitted = 0
+    while (server.server.phase === "Open" && emitted < 100) {
+      server.server.emit("chat", "tick", [payload])
+      emitted++
+    }
+    expect(server.server.phase).toBe("Closed")
+    expect(server.record.server.closes[0]!.reason).toBe("Overflow")
+    expect(server.server.session!.bufferedBytes).toBeLessThanOrEqual(1_000)
+    expect(emitted).toBeLessThan(10)
+
+    const client = openManual({ server: { application: recorder({ calc: ["add"] }).dispatcher }, client: { maxBufferedBytes: 1_000 } })
+    const call = () => client.client.call("calc", "add", [payload], replies().reply)
+    let error: unknown
+    for (let i = 0; i < 20 && error === undefined; i++) {
+      try {
+        call()
+      } catch (failure) {
+        error = failure
+      }
+    }
+    expect(error).toBeInstanceOf(BufferFullError)
+    expect(error).toMatchObject({ bytesLimit: 1_000 })
+    expect(client.client.phase).toBe("Open")
+    expect(client.client.session!.bufferedBytes).toBeLessThanOrEqual(1_000)
+    // Acknowledged, the bytes are freed.
+    client.wire.flush()
+    client.client.ping()
+    client.wire.flush()
+    expect(client.client.session!.bufferedBytes).toBe(0)
+  })
+
   it("callbacks and pongs a side writes are not buffered", () => {
     const pair = openManual({ server: { application: calc() } })
     pair.client.call("calc", "add", [1, 2], replies().reply)

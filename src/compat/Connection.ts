@@ -60,6 +60,11 @@ export interface Client {
 export interface ServerSide {
   readonly server: EventEmitter
   readonly onHandshake: NonNullable<EngineOptions["onHandshake"]>
+  /** The bounds of a session's unacknowledged messages (see `Server`'s options). */
+  readonly maxBuffered?: number | undefined
+  readonly maxBufferedBytes?: number | undefined
+  /** The engine ended the session: its peer did not keep up. */
+  readonly onOverflow?: ((connection: Connection, error: unknown) => void) | undefined
 }
 
 /**
@@ -74,12 +79,20 @@ let nextConnectionId = 0
 // The engine's host for one connection: prototype methods rather than a
 // closure each, as one lives per connection.
 class Host implements EngineOptions {
+  readonly onHandshake: EngineOptions["onHandshake"]
+  readonly maxBuffered: number | undefined
+  readonly maxBufferedBytes: number | undefined
+
   constructor(
     private readonly connection: Connection,
     readonly role: "client" | "server",
     readonly link: Link,
-    readonly onHandshake: EngineOptions["onHandshake"]
-  ) {}
+    server: ServerSide | null | undefined
+  ) {
+    this.onHandshake = server?.onHandshake
+    this.maxBuffered = server?.maxBuffered
+    this.maxBufferedBytes = server?.maxBufferedBytes
+  }
 
   onEvent(iface: string, event: string, args: ReadonlyArray<unknown>): void {
     this.connection.remoteProxies[iface]?.emitLocal(event, args)
@@ -160,6 +173,7 @@ export class Connection extends EventEmitter {
   requestedVersion: string | undefined = undefined
 
   private readonly engine: Engine
+  private readonly serverSide: ServerSide | null
   private link: SocketLink.SocketLink | undefined
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined
   private reconnecting = false
@@ -188,7 +202,8 @@ export class Connection extends EventEmitter {
         onClose: (error) => this._linkClosed(link, error)
       })
       : transport
-    this.engine = new Engine(new Host(this, server ? "server" : "client", link, server?.onHandshake))
+    this.serverSide = server ?? null
+    this.engine = new Engine(new Host(this, server ? "server" : "client", link, server))
     if (this.client !== null) this.engine.application = (this.client.application ?? new Application("jstp", {})).dispatcher(this)
     this.attach(link)
     this.link = link
@@ -242,6 +257,7 @@ export class Connection extends EventEmitter {
   /** Internal: the engine closed. */
   _engineClosed(reason: CloseReason, cause: unknown): void {
     this.stopHeartbeat()
+    if (reason === "Overflow") this.serverSide?.onOverflow?.(this, cause)
     // As 2.x: input that does not parse fails the connection with an error,
     // and the socket is destroyed, not ended (the peer need not cooperate).
     if (reason === "ProtocolViolation" && cause instanceof Error && cause.name !== "MessageError") {

@@ -47,6 +47,13 @@ export interface ServerOptions {
   clientExpirationTime?: number
   /** Close a connection that has not completed its handshake by then (ms). Default 3000. */
   handshakeTimeout?: number
+  /**
+   * The most messages sent to a client and not yet acknowledged (default
+   * 10,000), and the most bytes of them (default 16 MiB): a session that
+   * reaches either is ended, and the server emits `'sessionOverflow'`.
+   */
+  maxBuffered?: number
+  maxBufferedBytes?: number
 }
 
 const HANDSHAKE_TIMEOUT = 3000
@@ -78,6 +85,15 @@ const storeInactive = (kept: Kept): void => {
   kept.storage.set(kept.session.id, kept.session)
   kept.storage.setInactive?.(kept.session.id)
 }
+
+// An ended session is removed; a storage that cannot remove keeps it marked ended.
+const forget = (kept: Kept): void => {
+  const storage = kept.storage as SessionStorageProvider & { delete?: (sessionId: string) => unknown }
+  if (typeof storage.delete === "function") storage.delete(kept.session.id)
+  else storage.set(kept.session.id, kept.session)
+}
+
+type Evicting = SessionStorageProvider & { onEvict?: (listener: (sessionId: string) => void) => () => void }
 
 type Index = Map<string, Map<string, Application>>
 
@@ -133,6 +149,30 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
 
     // The registry of linked connections and the sessions kept for restores.
     /** @internal */ _core: ServerCore<Kept> | undefined
+    /** @internal */ _maxBuffered: number | undefined
+    /** @internal */ _maxBufferedBytes: number | undefined
+    // The kept session of each connection that has one.
+    /** @internal */ _kept = new WeakMap<Connection, Kept>()
+    // The storages whose evictions this server follows.
+    /** @internal */ _following = new Set<SessionStorageProvider>()
+
+    /** @internal */ _follow(storage: SessionStorageProvider): void {
+      const onEvict = (storage as Evicting).onEvict
+      if (typeof onEvict !== "function" || this._following.has(storage)) return
+      this._following.add(storage)
+      const unsubscribe = onEvict.call(storage, (sessionId: string) => {
+        this.core.evicted(sessionId)
+        this.emit("sessionEvicted", sessionId)
+      })
+      this.once("close", unsubscribe)
+    }
+
+    /** @internal */ _overflowed(connection: Connection, error: unknown): void {
+      const kept = this._kept.get(connection)
+      if (kept === undefined) return
+      this.core.ended(kept, kept.session.id)
+      this.emit("sessionOverflow", connection, error)
+    }
 
     /** Internal: reads the JSTP options; called by the transport's constructor. */
     initJstp(options: ServerOptions, listener?: (connection: Connection) => void): void {
@@ -151,8 +191,11 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
           if (linked) this.clients.set(kept.id, kept.connection)
           else this.clients.delete(kept.id)
         },
-        storeInactive
+        storeInactive,
+        forget
       })
+      this._maxBuffered = options.maxBuffered
+      this._maxBufferedBytes = options.maxBufferedBytes
       this.on("close", () => this.core.closeAll())
       this.on("handshakeRequest", (connection: Connection, appName: string, strategy: string) =>
         this.emit("log", connection, "handshakeRequest", appName, strategy))
@@ -217,7 +260,10 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
       })
       const connection: Connection = new Connection(link, {
         server: this,
-        onHandshake: (request, done) => this._decide(connection, link, route, request, done)
+        onHandshake: (request, done) => this._decide(connection, link, route, request, done),
+        maxBuffered: this._maxBuffered,
+        maxBufferedBytes: this._maxBufferedBytes,
+        onOverflow: (connection, error) => this._overflowed(connection, error)
       }, null)
       route.connection = connection
       connection.on("error", (error: unknown) => this.emit("connectionError", error, connection))
@@ -257,7 +303,8 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
           return true
         },
         load: (_, sessionId, loaded) => {
-          const answer = (stored: unknown) => loaded(stored instanceof Session ? stored : undefined)
+          // An ended session (its peer did not keep up) is never restored.
+          const answer = (stored: unknown) => loaded(stored instanceof Session && !stored.ended ? stored : undefined)
           if (storage.isAsync()) storage.get(sessionId, answer)
           else answer(storage.get(sessionId))
         },
@@ -297,6 +344,8 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
           connection.off("close", kept.onClose)
         }
       }
+      this._kept.set(connection, kept)
+      this._follow(storage)
       this.core.opened(kept, session.id)
       connection.on("close", kept.onClose)
     }

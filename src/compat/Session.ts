@@ -27,6 +27,7 @@ export class Session extends EngineSession {
     session.receivedCount = stored.receivedCount
     session.latestBufferedMessageId = stored.latestBufferedMessageId
     for (const [id, message] of stored.buffer) session.buffer.set(id, message)
+    session.bufferedBytes = stored.bufferedBytes
     return session
   }
 }

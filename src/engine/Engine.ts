@@ -79,6 +79,7 @@ export type CloseReason =
   | "HandshakeRejected" // the server answered the handshake with an error
   | "HandshakeTimeout"
   | "Transport" // the link failed
+  | "Overflow" // servers: the peer did not keep up, its session's buffer reached its bound
 
 /**
  * The logging events of the documented API, with their arguments.
@@ -120,6 +121,17 @@ export interface Options {
   readonly maxMessageSize?: number | undefined
   /** The most unacknowledged requests kept (default `DEFAULT_MAX_BUFFERED`). */
   readonly maxBuffered?: number | undefined
+  /**
+   * The most bytes of unacknowledged requests kept (default
+   * `DEFAULT_MAX_BUFFERED_BYTES` for servers, `DEFAULT_CLIENT_MAX_BUFFERED_BYTES`
+   * for clients).
+   */
+  readonly maxBufferedBytes?: number | undefined
+  /**
+   * What a full buffer does: `"end"` the session (servers' default), or
+   * `"fail"` the request with `BufferFullError` (clients' default).
+   */
+  readonly onBufferFull?: "end" | "fail" | undefined
   /** Clients: makes the session the server names (default: an engine `Session`). */
   readonly makeSession?: ((id: string, username: string | null) => Session) | undefined
   /**
@@ -138,12 +150,31 @@ export interface Options {
 export const DEFAULT_MAX_BUFFERED = 10_000
 
 /**
- * The session's buffer of unacknowledged requests is full.
+ * Requests are kept until acknowledged up to this many bytes of their text
+ * (16 MiB; see `Session.bufferedBytes`).
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+
+/**
+ * A client's bound (64 MiB): its requests fail past it, and only its own
+ * memory is at stake.
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_CLIENT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+
+/**
+ * The session's buffer of unacknowledged requests is full: `limit`
+ * requests, or `bytesLimit` bytes of them. A client's request fails with it;
+ * a server ends the session instead (see `Overflow`).
  *
  * @since 0.1.0
  */
 export class BufferFullError extends Data.TaggedError("BufferFullError")<{
   readonly limit: number
+  readonly bytesLimit: number
   readonly message: string
 }> {}
 
@@ -184,6 +215,7 @@ export class Engine {
   private handshakeReply: ((error: Message.ErrorPayload | undefined, ok: string | number | undefined) => void) | undefined
   private readonly maxMessageSize: number
   private readonly maxBuffered: number
+  private readonly maxBufferedBytes: number
   private login: string | null = null
   private link: Link
   private acknowledgementAsked = false
@@ -193,6 +225,8 @@ export class Engine {
     this.application = options.application
     this.maxMessageSize = options.maxMessageSize ?? MAX_MESSAGE_SIZE
     this.maxBuffered = options.maxBuffered ?? DEFAULT_MAX_BUFFERED
+    this.maxBufferedBytes = options.maxBufferedBytes ??
+      (options.role === "client" ? DEFAULT_CLIENT_MAX_BUFFERED_BYTES : DEFAULT_MAX_BUFFERED_BYTES)
     this.link = options.link
   }
 
@@ -365,8 +399,7 @@ export class Engine {
     const session = this.session
     if (session === undefined) return
     const upTo = Math.min(peerReceivedCount, Math.abs(session.latestBufferedMessageId))
-    for (let i = session.guaranteedDeliveredCount + 1; i <= upTo; i++) session.buffer.delete(i)
-    if (upTo > session.guaranteedDeliveredCount) session.guaranteedDeliveredCount = upTo
+    session.onAcknowledged(upTo)
     // Every request the peer received and did not answer lost its answer with
     // the link, whether or not a later answer already acknowledged it.
     const lost: Array<Reply> = []
@@ -622,13 +655,13 @@ export class Engine {
       return
     }
     if (session !== undefined && message._tag !== "Ping" && session.unacknowledged >= this.maxBuffered) {
-      throw new BufferFullError({
-        limit: this.maxBuffered,
-        message: `${this.maxBuffered} requests are waiting for the peer; no more are buffered`
-      })
+      return this.overflow(session)
     }
     const id = message.id
     const text = prepared === undefined ? Message.serialize(message) : Message.eventText(prepared, id)
+    if (session !== undefined && session.keepsMessages && session.bufferedBytes + text.length > this.maxBufferedBytes) {
+      return this.overflow(session)
+    }
     if (text.length > this.maxMessageSize / 3) {
       const size = byteLength(text)
       if (size > this.maxMessageSize) {
@@ -646,6 +679,24 @@ export class Engine {
     if (this.phase !== "Open") return
     this.send(text, message)
     if (message._tag !== "Ping") this.askAcknowledgement()
+  }
+
+  /**
+   * The buffer reached its bound. A client's request fails (its caller is
+   * told). A server ends the session: sending on would leave a gap in what
+   * the peer receives that nobody would know of; ended, the session is never
+   * restored, and its client learns it must start again.
+   */
+  private overflow(session: Session): void {
+    const error = new BufferFullError({
+      limit: this.maxBuffered,
+      bytesLimit: this.maxBufferedBytes,
+      message: `${session.unacknowledged} requests (${session.bufferedBytes} bytes) are waiting for the peer's ` +
+        `acknowledgement, the most kept (${this.maxBuffered} requests, ${this.maxBufferedBytes} bytes)`
+    })
+    if ((this.options.onBufferFull ?? (this.options.role === "client" ? "fail" : "end")) === "fail") throw error
+    session.ended = true
+    this.terminate("Overflow", error)
   }
 
   private sendCallback(id: number, error: Message.ErrorPayload | undefined, results: ReadonlyArray<unknown>): void {

@@ -38,6 +38,8 @@ export interface Host<K extends Kept> {
   readonly listed?: ((kept: K, linked: boolean) => void) | undefined
   /** Writes a session whose link is gone to the store, as inactive. */
   readonly storeInactive: (kept: K) => void
+  /** Removes an ended session from the store: it must never be restored. */
+  readonly forget: (kept: K) => void
 }
 
 /**
@@ -104,6 +106,26 @@ export class ServerCore<K extends Kept> {
     const linked = this.unlist(kept)
     if (sessionId !== undefined && this.sessions.closed(sessionId, kept) && linked) this.host.storeInactive(kept)
     return linked
+  }
+
+  /**
+   * The connection's engine ended its session (its peer did not keep up):
+   * no longer listed nor kept, and removed from the store. Returns whether
+   * it had a link.
+   */
+  ended(kept: K, sessionId: string): boolean {
+    const linked = this.unlist(kept)
+    this.sessions.closed(sessionId, kept)
+    this.host.forget(kept)
+    return linked
+  }
+
+  /**
+   * The store evicted a session: one kept here without a link is dropped
+   * (its engine closed) and returned.
+   */
+  evicted(sessionId: string): K | undefined {
+    return this.sessions.evict(sessionId)
   }
 
   /**

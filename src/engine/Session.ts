@@ -20,6 +20,13 @@ export class Session extends Map<string, unknown> {
   receivedCount = 0
   /** The id (with its sign) of the latest request sent. */
   latestBufferedMessageId = 0
+  /**
+   * The size of the requests kept, in UTF-16 code units of their text:
+   * their bytes, for ASCII text (V8 keeps such strings one byte a character).
+   */
+  bufferedBytes = 0
+  /** The server ended the session (its peer did not keep up): it is never restored. */
+  ended = false
 
   constructor(
     readonly id: string = globalThis.crypto.randomUUID(),
@@ -70,7 +77,10 @@ export class Session extends Map<string, unknown> {
     session.guaranteedDeliveredCount = guaranteedDeliveredCount
     session.receivedCount = receivedCount
     session.latestBufferedMessageId = latestBufferedMessageId as number
-    for (const [key, value] of buffer as Array<[number, string]>) session.buffer.set(key, value)
+    for (const [key, value] of buffer as Array<[number, string]>) {
+      session.buffer.set(key, value)
+      session.bufferedBytes += value.length
+    }
     for (const [key, value] of storage as Array<[string, unknown]>) session.set(key, value)
     return session
   }
@@ -84,7 +94,10 @@ export class Session extends Map<string, unknown> {
 
   /** Keeps a sent request until the peer acknowledges it (or only counts it). */
   bufferMessage(id: number, text: string): void {
-    if (this.keepsMessages) this.buffer.set(Math.abs(id), flatten(text))
+    if (this.keepsMessages) {
+      this.buffer.set(Math.abs(id), flatten(text))
+      this.bufferedBytes += text.length
+    }
     this.latestBufferedMessageId = id
   }
 
@@ -105,7 +118,13 @@ export class Session extends Map<string, unknown> {
    */
   onAcknowledged(id: number): void {
     const upTo = Math.min(Math.abs(id), Math.abs(this.latestBufferedMessageId))
-    for (let i = this.guaranteedDeliveredCount + 1; i <= upTo; i++) this.buffer.delete(i)
+    const buffer = this.buffer
+    for (let i = this.guaranteedDeliveredCount + 1; i <= upTo; i++) {
+      const text = buffer.get(i)
+      if (text === undefined) continue
+      this.bufferedBytes -= text.length
+      buffer.delete(i)
+    }
     if (upTo > this.guaranteedDeliveredCount) this.guaranteedDeliveredCount = upTo
   }
 }

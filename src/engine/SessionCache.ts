@@ -79,6 +79,20 @@ export class SessionCache<E extends Entry> {
     }))
   }
 
+  /**
+   * Drops a dropped session before it expires (its store evicted it); its
+   * engine is closed. Returns the entry, or undefined if the session is not
+   * kept here or has a link again.
+   */
+  evict(sessionId: string): E | undefined {
+    const entry = this.entries.get(sessionId)
+    if (entry === undefined || entry.engine.phase !== "Detached") return undefined
+    this.cancel(sessionId)
+    this.entries.delete(sessionId)
+    entry.engine.close("Closed")
+    return entry
+  }
+
   /** The session's connection closed for good. Returns whether it was this entry's. */
   closed(sessionId: string, entry: E): boolean {
     if (this.entries.get(sessionId) !== entry) return false

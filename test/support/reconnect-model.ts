@@ -210,6 +210,8 @@ export class Simulation {
       role: "server",
       link: hop.serverLink,
       maxBuffered: options.maxBuffered,
+      // The model checks a full buffer refusing requests, on both sides.
+      onBufferFull: "fail",
       onHandshake: accept(this.apps.server.dispatcher),
       onClose: (reason) => void this.anomalies.push(`server closed: ${reason}`)
     })
