@@ -164,6 +164,13 @@ export type Lifecycle =
   | { readonly _tag: "Disconnected"; readonly reason: CloseReason }
   | { readonly _tag: "Attempt"; readonly attempt: number; readonly address: DialAddress }
   | { readonly _tag: "Restored"; readonly attempt: number }
+  /**
+   * The server refused to restore the session (it restarted, or forgot
+   * it), and with `reconnect: { renew: true }` a new one was started: calls
+   * in flight failed with ERR_CALLBACK_LOST (-1), events sent while
+   * disconnected were lost, and the connection goes on.
+   */
+  | { readonly _tag: "Renewed"; readonly attempt: number; readonly sessionId: string }
   | { readonly _tag: "Failed"; readonly attempt: number; readonly error: HandshakeError }
   | { readonly _tag: "Closed"; readonly reason: CloseReason }
 
@@ -562,6 +569,12 @@ export interface ReconnectOptions {
   readonly schedule?: Schedule.Schedule<unknown, unknown> | undefined
   /** Where attempt n (from 1) dials; by default the first address. */
   readonly target?: ((attempt: number) => DialAddress) | undefined
+  /**
+   * When the server refuses to restore the session (it restarted, or
+   * forgot it), start a new session at once instead of closing (see
+   * `Renewed`). Default false; true for `layer`.
+   */
+  readonly renew?: boolean | undefined
 }
 
 /**
@@ -680,6 +693,7 @@ export const connect = <R = never>(
       maxBuffered: options.maxBuffered,
       // Without reconnection the session is never restored: nothing to resend.
       keepsMessages: reconnect !== undefined,
+      renews: reconnect?.renew === true,
       ...(options.onMessage === undefined ? {} : traceOf(options.onMessage)),
       onEvent: (iface, event, args) => {
         options.onEvent?.({ iface, event, args })
@@ -717,26 +731,40 @@ export const connect = <R = never>(
       Effect.tapError(() => Effect.sync(() => theEngine.close("HandshakeRejected")))
     )
 
-    // After a drop: attempts on the schedule until one restores the session.
+    // After a drop: attempts on the schedule until one restores the
+    // session; or, once the server refused it, with `renew`, renews it.
     const restore = Effect.gen(function*() {
       const driver = yield* Schedule.driver(reconnect?.schedule ?? defaultReconnectSchedule)
+      let renewing = false
+      let waits = true
       for (let attempt = 1; ; attempt++) {
-        const wait = yield* Effect.either(driver.next(undefined))
-        if (Either.isLeft(wait)) return undefined
-        if (theEngine.phase !== "Detached") return undefined
+        if (waits) {
+          const wait = yield* Effect.either(driver.next(undefined))
+          if (Either.isLeft(wait)) return undefined
+        }
+        waits = true
+        if (theEngine.phase !== "Detached" && !(renewing && theEngine.phase === "AwaitingHandshake")) return undefined
         const address = reconnect?.target?.(attempt) ?? options.address
         yield* publish({ _tag: "Attempt", attempt, address })
-        const restored = yield* Effect.either(dialAndHandshake(address, (next, done) =>
-          theEngine.reattach(next.framed, target.name, target.version, done)))
-        if (Either.isRight(restored)) {
-          yield* publish({ _tag: "Restored", attempt })
-          return restored.right
+        const opened = yield* Effect.either(dialAndHandshake(address, (next, done) =>
+          renewing
+            ? theEngine.renew(next.framed, target.name, target.version, auth, done)
+            : theEngine.reattach(next.framed, target.name, target.version, done)))
+        if (Either.isRight(opened)) {
+          yield* publish(
+            renewing ? { _tag: "Renewed", attempt, sessionId: theEngine.session!.id } : { _tag: "Restored", attempt }
+          )
+          return opened.right
         }
         // Back to waiting (a no-op if the dial failed before the request).
-        theEngine.detach("Transport", restored.left)
-        yield* publish({ _tag: "Failed", attempt, error: restored.left })
-        // The server no longer knows the session: nothing left to restore.
-        if (restored.left.reason === "Rejected") return undefined
+        theEngine.detach("Transport", opened.left)
+        yield* publish({ _tag: "Failed", attempt, error: opened.left })
+        if (opened.left.reason === "Rejected") {
+          // The server no longer knows the session: renewed at once, or closed.
+          if (renewing || reconnect?.renew !== true || theEngine.phase !== "Detached") return undefined
+          renewing = true
+          waits = false
+        }
       }
     })
 
@@ -811,4 +839,13 @@ export const connectAndInspect = <R = never>(
  * @since 0.1.0
  */
 export const layer = <R = never>(options: ConnectOptions<R>): Layer.Layer<ClientConnection, HandshakeError, R> =>
-  Layer.scoped(ClientConnection, connect(options))
+  Layer.scoped(ClientConnection, connect(withRenewal(options)))
+
+// A service lives as long as its program: with reconnection, it renews its
+// session by default rather than fail every later request once the server
+// has restarted.
+const withRenewal = <R>(options: ConnectOptions<R>): ConnectOptions<R> => {
+  if (options.reconnect === undefined || options.reconnect === false) return options
+  const reconnect = options.reconnect === true ? {} : options.reconnect
+  return reconnect.renew !== undefined ? options : { ...options, reconnect: { ...reconnect, renew: true } }
+}

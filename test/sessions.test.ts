@@ -9,15 +9,17 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import {
   Chunk,
   Clock,
+  Context,
   Deferred,
   Duration,
   Effect,
+  ExecutionStrategy,
   Exit,
   Fiber,
   Layer,
   Option,
   Schedule,
-  type Scope,
+  Scope,
   Stream,
   TestClock
 } from "effect"
@@ -101,7 +103,7 @@ const record = <A>(stream: Stream.Stream<A>): Effect.Effect<Recording<A>, NotYet
 
 /** A lifecycle step as text: `Disconnected`, `Attempt 2`, `Failed 2`, `Restored 3`, `Closed`. */
 const step = (event: Lifecycle): string =>
-  event._tag === "Attempt" || event._tag === "Failed" || event._tag === "Restored"
+  event._tag === "Attempt" || event._tag === "Failed" || event._tag === "Restored" || event._tag === "Renewed"
     ? `${event._tag} ${event.attempt}`
     : event._tag
 
@@ -1041,6 +1043,60 @@ describe("server sessions", () => {
       expect(life.items.map(step)).toEqual(steps)
       expect(proxy.accepted()).toBe(accepted)
     }))
+
+  /**
+   * A server that restarts behind the proxy refuses the restore; the client
+   * (opened by `open`) starts a new session (Renewed): its calls in flight
+   * fail with -1, callWithResend runs again, and the connection goes on.
+   */
+  const renewalScenario = (open: (proxy: Proxy.Proxy) => Effect.Effect<Conn, HandshakeError, Scope.Scope>) =>
+    Effect.gen(function*() {
+      const served = yield* makeServed
+      const first = yield* Effect.scopeWith((scope) => Scope.fork(scope, ExecutionStrategy.sequential))
+      const old = yield* Server.make({ applications: [calc(served)], listen: [LISTEN] }).pipe(Scope.extend(first))
+      const proxy = yield* Proxy.make(portOf(old))
+      const connection = yield* open(proxy)
+      const life = yield* record(connection.lifecycle)
+      const inFlight = yield* Effect.fork(connection.call("calc", "hold"))
+      const resent = yield* Effect.fork(connection.callWithResend("calc", "tally", ["renewed"]))
+      yield* within(Deferred.await(served.reached), "the held call to run")
+      yield* waitUntil(() => served.tallies.get("renewed") === 1, "the tally to run")
+      // The server restarts: a new one, knowing no session, behind the same proxy.
+      yield* cutOff(proxy)
+      yield* Scope.close(first, Exit.void)
+      const restarted = yield* makeServed
+      const next = yield* Server.make({ applications: [calc(restarted)], listen: [LISTEN] })
+      proxy.retarget(portOf(next))
+      yield* reopen(proxy)
+
+      const renewed = yield* life.waitFor(is("Renewed"), "Renewed", 5000)
+      const steps = life.items.map(step)
+      expect(steps[0]).toBe("Disconnected")
+      expect(steps.at(-1)).toMatch(/^Renewed \d+$/)
+      const failures = life.items.flatMap((event) => (event._tag === "Failed" ? [event.error] : []))
+      expectHandshakeError(failures.at(-1), "Rejected", 11)
+      expect(renewed._tag === "Renewed" ? renewed.sessionId : undefined).toMatch(UUID_V4)
+      // The held call's answer died with the old server; the resendable one ran again on the new one.
+      expectRemote(yield* within(Fiber.join(inFlight), "the held call").pipe(Effect.flip), -1)
+      expect(yield* within(Fiber.join(resent), "the resent call")).toEqual([1])
+      expect(restarted.tallies.get("renewed")).toBe(1)
+      // And the connection goes on.
+      expect(yield* connection.call("calc", "add", [2, 3])).toEqual([5])
+      expect(connection.isOpen()).toBe(true)
+      expect(next.connections()).toHaveLength(1)
+    })
+
+  it.scopedLive("reconnect { renew: true }: after a server restart the client renews its session and goes on", () =>
+    renewalScenario((proxy) => dial(proxy, { reconnect: { schedule: FAST, renew: true } })))
+
+  it.scopedLive("Connection.layer renews by default when it reconnects", () =>
+    renewalScenario((proxy) =>
+      Layer.build(Connection.layer({
+        address: proxy.address,
+        application: "calc",
+        reconnect: { schedule: FAST },
+        handshakeTimeout: "1 second"
+      })).pipe(Effect.map(Context.get(Connection.ClientConnection)))))
 
   it.scopedLive("restoring onto a session whose old connection is still open closes the old transport (our client sees Disconnected)", () =>
     Effect.gen(function*() {

@@ -74,11 +74,11 @@ interface Live {
   readonly command: Connect
   /** Set before the session is live. */
   fiber: Fiber.RuntimeFiber<void> | undefined
-  /** Set before the session is live; replaced when connecting anew. */
+  /** Set before the session is live. */
   current: Opened | undefined
   /**
    * "reconnecting": the link dropped and the session is being restored;
-   * "renewing": the server lost the session and a new connection is being made.
+   * "renewing": the server lost the session and a new one is being started.
    */
   state: "up" | "reconnecting" | "renewing"
 }
@@ -165,7 +165,8 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
           const connection = yield* Connection.connect({
             address: command.target.address,
             application: command.application,
-            reconnect: settings.reconnect,
+            // A server that restarted refuses the restore: a new session, at once.
+            reconnect: settings.reconnect ? { renew: true } : false,
             onMessage: trace,
             onEvent: showEvent,
             ...(settings.heartbeatInterval === undefined ? {} : {
@@ -213,13 +214,17 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
           session.state = "up"
           updatePrompt()
           return terminal.print("Reconnected: the session is restored", "info")
+        case "Renewed":
+          session.state = "up"
+          updatePrompt()
+          return terminal.print(`Connected anew to ${session.command.target.url} (a new session)`, "info")
         case "Failed":
-          return terminal.print(
-            event.error.reason === "Rejected"
-              ? "The server does not know this session any more (has it restarted?)"
-              : `Reconnection failed: ${event.error.message}`,
-            "error"
-          )
+          if (event.error.reason !== "Rejected") return terminal.print(`Reconnection failed: ${event.error.message}`, "error")
+          terminal.print("The server does not know this session any more (has it restarted?)", "error")
+          if (!settings.reconnect) return
+          session.state = "renewing"
+          updatePrompt()
+          return terminal.print(`Connecting anew to ${session.command.target.url} (a new session)`, "info")
         case "Closed":
           return
       }
@@ -256,31 +261,13 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
       terminal.print(message, "error")
     }
 
-    // Follows the session's connection until it closes for good; then, if
-    // the server refused to restore the session (it restarted), connects
-    // anew, else ends the session.
-    const supervise = (session: Live, first: Opened, scope: Scope.Scope): Effect.Effect<void> =>
+    // Follows the session's connection until it closes for good (a session
+    // the server refused to restore is renewed by the connection itself).
+    const supervise = (session: Live, opened: Opened): Effect.Effect<void> =>
       Effect.gen(function*() {
-        for (let current = first;;) {
-          const reason = yield* followUntilClosed(session, current)
-          yield* Scope.close(current.scope, Exit.void)
-          if (!settings.reconnect || reason !== "HandshakeRejected") return end(session, closedText(reason))
-          session.state = "renewing"
-          updatePrompt()
-          terminal.print(`Connecting anew to ${session.command.target.url} (a new session)`, "info")
-          const next = yield* open(session.command, scope).pipe(
-            Effect.tapError((error) =>
-              Effect.sync(() => terminal.print(`${error.message}${error.retryable === true ? "; trying again" : ""}`, "error"))
-            ),
-            Effect.retry({ schedule: Connection.defaultReconnectSchedule, while: (error) => error.retryable === true }),
-            Effect.either
-          )
-          if (next._tag === "Left") return end(session, `Gave up on ${session.command.target.url}: connect again when it is back`)
-          current = session.current = next.right
-          session.state = "up"
-          updatePrompt()
-          terminal.print(`Connected anew to ${session.command.target.url} (a new session)`, "info")
-        }
+        const reason = yield* followUntilClosed(session, opened)
+        yield* Scope.close(opened.scope, Exit.void)
+        end(session, closedText(reason))
       })
 
     const disconnect = Effect.suspend(() => {
@@ -306,7 +293,7 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
           const first = yield* Effect.exit(open(command, scope))
           if (first._tag === "Success") session.current = first.value
           yield* Deferred.done(opened, first)
-          if (first._tag === "Success") yield* supervise(session, first.value, scope)
+          if (first._tag === "Success") yield* supervise(session, first.value)
         }))
         session.fiber = yield* Effect.forkIn(run, outer)
         const first = yield* Deferred.await(opened).pipe(Effect.onInterrupt(() => Fiber.interrupt(session.fiber!)))
@@ -325,16 +312,8 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
       live === undefined ? Effect.fail(new CommandFailed({ message: NOT_CONNECTED })) : Effect.succeed(live)
     )
 
-    // The session's connection, unless a new one is being made.
-    const usable = Effect.flatMap(connected, (session) =>
-      session.state === "renewing"
-        ? Effect.fail(
-          new CommandFailed({
-            message: `Not connected: connecting anew to ${session.command.target.url}; try again once connected`
-          })
-        )
-        : Effect.succeed({ session, connection: session.current!.connection })
-    )
+    // The session's connection (while it is down, requests wait for it).
+    const usable = Effect.map(connected, (session) => ({ session, connection: session.current!.connection }))
 
     const failure = (what: string) => (error: RemoteError.RemoteError | ConnectionError) =>
       new CommandFailed({
@@ -357,8 +336,8 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
             }
             const results = yield* connection.call(command.iface, command.method, command.args).pipe(
               Effect.mapError((error) =>
-                // The restore was refused: the call went with the old session.
-                error._tag === "ConnectionError" && error.reason === "Closed" && session.state === "renewing"
+                // The server lost the session (it restarted) before answering.
+                error._tag === "RemoteError" && error.code === ErrorCode.ERR_CALLBACK_LOST && session.state !== "up"
                   ? new CommandFailed({
                     message: `${what} failed: the server lost the session before answering; the call may or may not have run`
                   })

@@ -139,6 +139,11 @@ export interface Options {
    * never restores its session only counts them.
    */
   readonly keepsMessages?: boolean | undefined
+  /**
+   * Clients: a restore the server refuses leaves the engine detached, to
+   * `renew` its session, rather than closing it.
+   */
+  readonly renews?: boolean | undefined
 }
 
 /**
@@ -219,6 +224,12 @@ export class Engine {
   private login: string | null = null
   private link: Link
   private acknowledgementAsked = false
+  // Clients: a handshake to restore the session (`reattach`) is under way,
+  // or one to renew it (`renew`).
+  private restoring = false
+  private renewing = false
+  // Renewing: the old session's requests, failed with -1 once the new one is open.
+  private renewLost: Array<Reply> = []
 
   constructor(readonly options: Options) {
     this.step = options.role === "client" ? 1 : -1
@@ -320,6 +331,14 @@ export class Engine {
    */
   detach(reason: "PeerClosed" | "Transport" = "PeerClosed", cause?: unknown, link: Link = this.link): void {
     if (link !== this.link || this.phase === "Closed" || this.phase === "Detached") return
+    if (this.renewing && (this.phase === "Handshaking" || this.phase === "AwaitingHandshake")) {
+      // A renewal cut short: it can be tried again.
+      const handshakeReply = this.handshakeReply
+      this.handshakeReply = undefined
+      this.phase = "AwaitingHandshake"
+      handshakeReply?.(ErrorPayload.make(ERR_NO_HANDSHAKE_RESPONSE), undefined)
+      return
+    }
     if (this.session === undefined || (this.phase !== "Open" && this.handshakeReply === undefined)) {
       return this.finish(reason, cause)
     }
@@ -368,7 +387,45 @@ export class Engine {
     this.link = link
     this.phase = "Handshaking"
     this.handshakeReply = done
+    this.restoring = true
     const auth: Message.HandshakeAuth = { _tag: "Session", sessionId: session.id, receivedCount: session.receivedCount }
+    this.write({ _tag: "HandshakeRequest", id: 0, app, version, auth })
+  }
+
+  /**
+   * Client: after the server refused to restore the session, starts a new
+   * one over `link`: the old session is dropped, its requests the peer may
+   * have received fail with ERR_CALLBACK_LOST (-1) (and those it never
+   * received too: the new session cannot tell them apart), and ids start
+   * again from 1. `done` gets the server's answer, as for `handshake`.
+   * Throws if there is no session to renew.
+   */
+  renew(
+    link: Link,
+    app: string,
+    version: string | undefined,
+    auth: Message.HandshakeAuth,
+    done: (error: Message.ErrorPayload | undefined, ok: string | number | undefined) => void
+  ): void {
+    const first = this.phase === "Detached"
+    if (!(first || (this.renewing && this.phase === "AwaitingHandshake")) || this.options.role !== "client") {
+      throw new Error(`Cannot renew a session in phase ${this.phase}`)
+    }
+    if (first) {
+      // Requests made until the new session opens are kept in a provisional
+      // one, with the new session's ids, and sent once it is open.
+      this.renewLost = [...this.pending.values()]
+      this.pending.clear()
+      this.session = new Session("", this.login)
+      this.nextId = this.step
+      this.acknowledgementAsked = false
+      this.renewing = true
+      this.restoring = false
+    }
+    this.link = link
+    this.phase = "Handshaking"
+    this.handshakeReply = done
+    this.login = auth._tag === "Login" ? auth.login : null
     this.write({ _tag: "HandshakeRequest", id: 0, app, version, auth })
   }
 
@@ -495,22 +552,42 @@ export class Engine {
   private onHandshakeReply(message: Message.HandshakeOk | Message.HandshakeError): void {
     const reply = this.handshakeReply!
     this.handshakeReply = undefined
+    const restoring = this.restoring
+    const renewing = this.renewing
+    this.restoring = false
+    this.renewing = false
     if (message._tag === "HandshakeOk") {
       this.logEvent("handshake", undefined, message.ok)
       this.phase = "Open"
       if (typeof message.ok === "number" && this.session !== undefined) {
         this.restoreFrom(message.ok)
       } else if (typeof message.ok === "string") {
-        // A new session, named by the server; anything of an old one is lost.
-        const lost = [...this.pending.values()]
-        this.pending.clear()
-        this.session = this.options.makeSession?.(message.ok, this.login) ?? new Session(message.ok, this.login)
-        this.session.keepsMessages = this.options.keepsMessages ?? true
+        // A new session, named by the server; anything of an old one is lost
+        // (renewing: what was made meanwhile goes on in the new one).
+        const provisional = renewing ? this.session : undefined
+        const lost = renewing ? this.renewLost : [...this.pending.values()]
+        if (renewing) this.renewLost = []
+        else this.pending.clear()
+        const session = this.options.makeSession?.(message.ok, this.login) ?? new Session(message.ok, this.login)
+        session.keepsMessages = this.options.keepsMessages ?? true
+        this.session = session
+        if (provisional !== undefined) {
+          for (const [id, text] of provisional.buffer) session.buffer.set(id, text)
+          session.bufferedBytes = provisional.bufferedBytes
+          session.latestBufferedMessageId = provisional.latestBufferedMessageId
+          for (const id of [...session.buffer.keys()].sort((a, b) => a - b)) this.link.send(session.buffer.get(id)!)
+        }
         for (const pending of lost) pending(ErrorPayload.callbackLost, [])
       }
       reply(undefined, message.ok)
     } else {
       this.logEvent("handshake", message.error, undefined)
+      if (restoring && this.options.renews === true) {
+        // The session is unknown there: kept detached, to be renewed.
+        this.phase = "Detached"
+        this.link.close()
+        return reply(message.error, undefined)
+      }
       reply(message.error, undefined)
       this.terminate("HandshakeRejected", message.error)
     }
@@ -758,8 +835,9 @@ export class Engine {
     this.phase = "Closed"
     const handshakeReply = this.handshakeReply
     this.handshakeReply = undefined
-    const pending = [...this.pending.values()]
+    const pending = [...this.pending.values(), ...this.renewLost]
     this.pending.clear()
+    this.renewLost = []
     // A reply that throws (a user's callback) neither stops the others nor
     // the close; the first error is thrown once all have run.
     let failed = false
