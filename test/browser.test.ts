@@ -10,8 +10,10 @@ import * as Http from "node:http"
 import type * as Net from "node:net"
 import { chromium } from "playwright-core"
 import { Application, type Connection, Server } from "effect-jstp"
+import { findTool, withTool } from "./support/external.js"
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
+// CHROMIUM_PATH, Debian's, or installed now (root with apt); else skipped with why.
+const chromiumFound = findTool({ name: "chromium", envVar: "CHROMIUM_PATH", paths: ["/usr/bin/chromium"], pkg: "chromium" })
 // As the machine's probe starts it: no sandbox (root), and nothing that
 // reaches for the network.
 const CHROMIUM_ARGS = [
@@ -71,12 +73,13 @@ const pageServer = Effect.acquireRelease(
 )
 
 const browserPage = Effect.acquireRelease(
-  Effect.promise(() => chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })),
+  Effect.promise(() => chromium.launch({ executablePath: "path" in chromiumFound ? chromiumFound.path : "", args: CHROMIUM_ARGS })),
   (browser) => Effect.promise(() => browser.close())
 ).pipe(Effect.flatMap((browser) => Effect.promise(() => browser.newPage())))
 
 describe("browser build in headless Chromium", () => {
-  it.scopedLive("the Effect client and the facade call, receive events and restore after a server-side drop", () =>
+  withTool(chromiumFound, "the Effect client and the facade call, receive events and restore after a server-side drop", (name) =>
+  it.scopedLive(name, () =>
     Effect.gen(function*() {
       const http = yield* pageServer
       const server = yield* Server.make({
@@ -108,7 +111,7 @@ describe("browser build in headless Chromium", () => {
       // Both sessions were restored, not begun anew.
       expect(server.connections()).toHaveLength(2)
       expect(errors).toEqual([])
-    }), 60_000)
+    }), 60_000))
 })
 
 interface Page {

@@ -14,6 +14,10 @@ import { Cli, plain, runCli } from "./support/cli.js"
 import * as Proxy from "./support/proxy.js"
 import * as Servers from "./support/servers.js"
 import { root } from "./support/run.js"
+import { findTool, withTool } from "./support/external.js"
+
+// The terminal tests run the CLI on a pseudo-terminal made by util-linux `script`.
+const script = findTool({ name: "script", pkg: "bsdutils" })
 
 const HOST = "127.0.0.1"
 type Conn = Connection.Connection
@@ -394,7 +398,8 @@ describe("jstp-cli: drops and restarts", () => {
 })
 
 describe("jstp-cli: on a terminal", () => {
-  it("a prompt that shows the connection and its reconnects, colours, Tab completion of commands, interfaces and methods", async () => {
+  withTool(script, "a prompt that shows the connection and its reconnects, colours, Tab completion of commands, interfaces and methods", (name) =>
+  it(name, async () => {
     const scope = Effect.runSync(Scope.make())
     const proxy = await Effect.runPromise(Proxy.make(Number(tcp.split(":")[2])).pipe(Scope.extend(scope)))
     const cli = new Cli([], { tty: true })
@@ -438,9 +443,10 @@ describe("jstp-cli: on a terminal", () => {
       cli.kill()
       await Effect.runPromise(Scope.close(scope, Exit.void))
     }
-  })
+  }))
 
-  it("Ctrl-C cancels a call that hangs and the session goes on; on a typed line it drops the line; at an empty prompt it leaves", async () => {
+  withTool(script, "Ctrl-C cancels a call that hangs and the session goes on; on a typed line it drops the line; at an empty prompt it leaves", (name) =>
+  it(name, async () => {
     const cli = new Cli([tcp, "calc"], { tty: true })
     try {
       await cli.expect(`${tcp} calc> `)
@@ -466,9 +472,10 @@ describe("jstp-cli: on a terminal", () => {
     } finally {
       cli.kill()
     }
-  })
+  }))
 
-  it("history persists in JSTP_CLI_HISTORY (newest first, at most JSTP_CLI_HISTORY_SIZE lines); Up recalls it next time; empty keeps none", async () => {
+  withTool(script, "history persists in JSTP_CLI_HISTORY (newest first, at most JSTP_CLI_HISTORY_SIZE lines); Up recalls it next time; empty keeps none", (name) =>
+  it(name, async () => {
     const file = join(dir, "history")
     const env = { JSTP_CLI_HISTORY: file, JSTP_CLI_HISTORY_SIZE: "3" }
     const first = new Cli([tcp, "calc"], { tty: true, env })
@@ -509,5 +516,5 @@ describe("jstp-cli: on a terminal", () => {
     }
     expect(existsSync(none)).toBe(false)
     expect(plain(third.output)).not.toContain("History is not kept")
-  })
+  }))
 })
