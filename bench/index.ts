@@ -12,7 +12,8 @@ import { type BenchModule, getChecksum, type RunOptions } from "./harness.js"
 const modules: ReadonlyArray<() => Promise<{ readonly default: BenchModule }>> = [
   () => import("./serde.js"),
   () => import("./rpc.js"),
-  () => import("./compat.js")
+  () => import("./compat.js"),
+  () => import("./sessions.js")
 ]
 
 const envMs = (name: string, fallback: number): number => {

@@ -5,13 +5,14 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Deferred, Duration, Effect, Fiber, Layer, Option, PubSub, Runtime, type Scope, Stream } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Layer, Option, PubSub, Runtime, type Scope, Stream } from "effect"
 import * as Application from "./Application.js"
 import * as Connection from "./Connection.js"
 import { type CloseReason, Engine, type HandshakeOutcome } from "./engine/Engine.js"
 import type { ConnectionError } from "./ConnectionError.js"
 import * as Handshake from "./engine/Handshake.js"
 import { ServerCore } from "./engine/ServerCore.js"
+import { platformTimers } from "./engine/SessionCache.js"
 import { Session } from "./engine/Session.js"
 import * as Versions from "./engine/Versions.js"
 import * as RemoteError from "./RemoteError.js"
@@ -194,22 +195,16 @@ export const make = <R = never>(
     const store: SessionStore.SessionStore = Option.isSome(provided) ? provided.value : yield* SessionStore.memory()
     const events = yield* PubSub.unbounded<ServerEvent>()
     const publish = (event: ServerEvent) => runSync(PubSub.publish(events, event))
-    const serverScope = yield* Effect.scope
     const storeInactive = (session: Session) =>
       runCallback(Effect.zipRight(store.set(session.id, session), store.setInactive(session.id)))
     // An ended session is removed; a store that cannot remove keeps it marked ended.
     const forget = (session: Session) =>
       runCallback(store.remove !== undefined ? store.remove(session.id) : store.set(session.id, session))
     // Connections with a link, and the sessions of every connection, linked
-    // or dropped (until clientExpirationTime), restorable onto their engine;
-    // timers run on the server's clock, in its scope.
+    // or dropped (until clientExpirationTime), restorable onto their engine.
+    // Platform timers, cancelled as the server closes (closeAll, finalizers).
     const core = new ServerCore<Live>({
-      timers: {
-        set: (ms, run) => {
-          const fiber = runSync(Effect.forkIn(Effect.zipRight(Effect.sleep(ms), Effect.sync(run)), serverScope))
-          return () => runCallback(Fiber.interrupt(fiber))
-        }
-      },
+      timers: platformTimers,
       expireAfter: Duration.toMillis(options.clientExpirationTime ?? Duration.hours(1)),
       heartbeatInterval: () =>
         options.heartbeatInterval === undefined ? undefined : Duration.toMillis(options.heartbeatInterval),

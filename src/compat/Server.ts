@@ -11,7 +11,7 @@ import type { Duplex } from "node:stream"
 import type { Engine, HandshakeOutcome } from "../engine/Engine.js"
 import * as Handshake from "../engine/Handshake.js"
 import { ServerCore } from "../engine/ServerCore.js"
-import type { Timers } from "../engine/SessionCache.js"
+import { platformTimers } from "../engine/SessionCache.js"
 import * as Versions from "../engine/Versions.js"
 import * as SocketLink from "../transport/SocketLink.js"
 import * as TransportLink from "../transport/TransportLink.js"
@@ -73,13 +73,6 @@ export interface Kept {
   readonly onClose: () => void
 }
 
-const timers: Timers = {
-  set: (ms, run) => {
-    const timer = setTimeout(run, ms)
-    timer.unref()
-    return () => clearTimeout(timer)
-  }
-}
 
 const storeInactive = (kept: Kept): void => {
   kept.storage.set(kept.session.id, kept.session)
@@ -182,7 +175,7 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
       if (options.sessionStorageProvider !== undefined) this._sessionsStorage = options.sessionStorageProvider
       this.heartbeatInterval = options.heartbeatInterval
       this._core = new ServerCore<Kept>({
-        timers,
+        timers: platformTimers,
         expireAfter: options.clientExpirationTime ?? DEFAULT_EXPIRATION_TIME,
         // Read at every connection: 2.x code may set it on the server later.
         heartbeatInterval: () => this.heartbeatInterval,

@@ -27,6 +27,20 @@ export interface Timers {
 }
 
 /**
+ * Timers of the platform that do not keep the process alive: what both
+ * servers use (a fiber per timer would cost an idle session kilobytes).
+ *
+ * @since 0.1.0
+ */
+export const platformTimers: Timers = {
+  set: (ms, run) => {
+    const timer: { unref?: () => void } = setTimeout(run, ms)
+    timer.unref?.()
+    return () => clearTimeout(timer as Parameters<typeof clearTimeout>[0])
+  }
+}
+
+/**
  * @since 0.1.0
  */
 export class SessionCache<E extends Entry> {
