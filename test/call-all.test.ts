@@ -84,6 +84,17 @@ describe("Connection.callAll", () => {
       const error = yield* Effect.flip(connection.callAll("calc", "square", [[1], [10n]]))
       expect(error._tag).toBe("ConnectionError")
       expect(error._tag === "ConnectionError" ? error.reason : undefined).toBe("InvalidArgument")
+      // The serializer's TypeError, naming where the value is.
+      expect(error.message).toBe("Cannot serialize a bigint at args[0]")
+      expect(error._tag === "ConnectionError" ? error.cause : undefined).toBeInstanceOf(TypeError)
+      const cycle: Record<string, unknown> = {}
+      cycle.self = [cycle]
+      const single = yield* Effect.flip(connection.call("calc", "square", [{ n: { id: 1n } }]))
+      expect([single._tag, single._tag === "ConnectionError" ? single.reason : "", single.message])
+        .toEqual(["ConnectionError", "InvalidArgument", "Cannot serialize a bigint at args[0].n.id"])
+      const event = yield* Effect.flip(connection.emit("calc", "tick", [1, cycle]))
+      expect([event.reason, event.message])
+        .toEqual(["InvalidArgument", "Cannot serialize a circular structure: args[1].self[0] is args[1]"])
     }))
 })
 

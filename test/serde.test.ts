@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either } from "effect"
-import { Serde } from "effect-jstp"
+import { Effect, Either, Equal } from "effect"
+import { Message, Serde } from "effect-jstp"
 import { mdsf } from "./support/reference.js"
 
 const parse = Serde.parse
@@ -285,6 +285,162 @@ describe("Serde.stringify", () => {
       "key with space": "\u2028",
       when: "1970-01-01T00:00:00.005Z"
     })
+  })
+})
+
+describe("Serde.stringify: what cannot be written is refused with a TypeError naming its path", () => {
+  const refusal = (value: unknown): Serde.SerdeError => {
+    try {
+      Serde.stringify(value)
+    } catch (error) {
+      if (error instanceof Serde.SerdeError) return error
+      throw error
+    }
+    throw new Error("expected a refusal")
+  }
+
+  it("a bigint: the path from the root, through indexes, identifiers and quoted keys", () => {
+    const cases: ReadonlyArray<readonly [unknown, string]> = [
+      [1n, "value"],
+      [[1, { user: { id: 5n } }], "value[1].user.id"],
+      [{ "a b": [0, [1n]] }, "value[\"a b\"][1][0]"],
+      [{ $x_1: { "0": 2n } }, "value.$x_1[\"0\"]"],
+      [{ when: { toJSON: () => 3n } }, "value.when"]
+    ]
+    for (const [value, path] of cases) {
+      const error = refusal(value)
+      expect(error).toBeInstanceOf(TypeError)
+      expect(error).toMatchObject({ _tag: "SerdeError", name: "SerdeError", reason: "Unserializable", position: -1, path })
+      expect(error.message).toBe(`Cannot serialize a bigint at ${path}`)
+    }
+  })
+
+  it("a cycle: where it closes, and the ancestor it comes back to", () => {
+    const user: Record<string, unknown> = { name: "ada" }
+    user.friends = [{ name: "bob", best: user }]
+    const error = refusal({ users: [user] })
+    expect(error).toBeInstanceOf(TypeError)
+    expect(error.reason).toBe("Circular")
+    expect(error.path).toBe("value.users[0].friends[0].best")
+    expect(error.message).toBe("Cannot serialize a circular structure: value.users[0].friends[0].best is value.users[0]")
+    const self: Array<unknown> = []
+    self.push(self)
+    expect(refusal(self).message).toBe("Cannot serialize a circular structure: value[0] is value")
+  })
+
+  it("too deep: the path to the top-level member in the message, the whole path in `path`", () => {
+    const error = refusal({ deep: nest(Serde.MAX_DEPTH + 1) })
+    expect(error).toBeInstanceOf(TypeError)
+    expect(error.reason).toBe("TooDeep")
+    expect(error.message).toBe(`Nesting deeper than ${Serde.MAX_DEPTH} levels at value.deep`)
+    expect(error.path).toBe("value.deep" + "[0]".repeat(Serde.MAX_DEPTH - 1))
+  })
+
+  it("the same object twice, not on one path, is no cycle", () => {
+    const shared = { a: 1 }
+    expect(Serde.stringify([shared, { b: shared }])).toBe(`[{"a":1},{"b":{"a":1}}]`)
+  })
+
+  it("a parse failure is a SerdeError too, with no path", () => {
+    const error = failure("{a:")
+    expect(error).toBeInstanceOf(TypeError)
+    expect(error.path).toBeUndefined()
+  })
+
+  it("is a tagged error of Effect: yieldable, structurally equal, its fields in JSON", () => {
+    const error = refusal([1n])
+    const exit = Effect.runSync(Effect.either(Effect.gen(function*() {
+      return yield* error
+    })))
+    expect(Either.isLeft(exit) && exit.left === error).toBe(true)
+    expect(Equal.equals(error, new Serde.SerdeError({ reason: "Unserializable", position: -1, path: "value[0]", message: error.message })))
+      .toBe(true)
+    expect(JSON.parse(JSON.stringify(error))).toEqual({
+      _tag: "SerdeError",
+      reason: "Unserializable",
+      position: -1,
+      path: "value[0]",
+      message: "Cannot serialize a bigint at value[0]"
+    })
+    expect(String(error)).toBe("SerdeError: Cannot serialize a bigint at value[0]")
+  })
+
+  it("stringifyEither gives the refusal as a value", () => {
+    const result = Serde.stringifyEither({ n: 1n })
+    expect(Either.isLeft(result) && result.left.path).toBe("value.n")
+  })
+
+  it("calls toJSON once, as JSON.stringify does, not again on what it returns", () => {
+    const inner = { toJSON: () => "inner", x: 1 }
+    const value = { toJSON: () => inner }
+    expect(Serde.stringify(value)).toBe(JSON.stringify(value))
+    expect(Serde.stringify(value)).toBe(`{"x":1}`)
+    const self = { toJSON(): unknown {
+      return this
+    }, y: 2 }
+    expect(Serde.stringify(self)).toBe(`{"y":2}`)
+  })
+})
+
+describe("Message.serialize: payloads as 2.3.0 writes them", () => {
+  const call = (args: Array<unknown>): Message.Message => ({ _tag: "Call", id: 1, iface: "i", method: "m", args })
+
+  it("names a refused value from the payload: args, results, message", () => {
+    const messageOf = (run: () => unknown): string => {
+      try {
+        run()
+      } catch (error) {
+        expect(error).toBeInstanceOf(TypeError)
+        expect(error).toBeInstanceOf(Serde.SerdeError)
+        return (error as Error).message
+      }
+      throw new Error("expected a refusal")
+    }
+    expect(messageOf(() => Message.serialize(call(["x", { user: { id: 1n } }])))).toBe("Cannot serialize a bigint at args[1].user.id")
+    expect(messageOf(() => Message.serialize({ _tag: "Event", id: -1, iface: "i", event: "e", args: [[1n]] })))
+      .toBe("Cannot serialize a bigint at args[0][0]")
+    expect(messageOf(() => Message.prepareEvent("i", "e", [0, 1n]))).toBe("Cannot serialize a bigint at args[1]")
+    expect(messageOf(() => Message.serialize({ _tag: "CallbackOk", id: 1, results: [2n] }))).toBe("Cannot serialize a bigint at results[0]")
+    expect(messageOf(() =>
+      Message.serialize({
+        _tag: "HandshakeRequest",
+        id: 0,
+        app: "a",
+        version: undefined,
+        auth: { _tag: "Custom", strategy: "token", credentials: [3n] }
+      })
+    )).toBe("Cannot serialize a bigint at message.token[0]")
+    const cycle: Record<string, unknown> = {}
+    cycle.self = { again: cycle }
+    expect(messageOf(() => Message.serialize(call([1, cycle])))).toBe("Cannot serialize a circular structure: args[1].self.again is args[1]")
+  })
+
+  it("loses a trailing undefined, function or symbol array element, as mdsf does; keeps it inside", () => {
+    const cases: ReadonlyArray<Array<unknown>> = [
+      [1, undefined],
+      [undefined],
+      [undefined, undefined],
+      [1, () => 1],
+      [Symbol("s")],
+      [1, undefined, 2],
+      [[1, undefined], { a: [undefined], b: undefined, c: () => 1, d: Symbol("s") }],
+      [1, { toJSON: () => undefined }],
+      [{ toJSON: () => undefined }, { toJSON: () => () => 1 }],
+      // eslint-disable-next-line no-sparse-arrays
+      [1, , 2, ,]
+    ]
+    for (const args of cases) {
+      const ours = Message.serialize(call(args))
+      const theirs = mdsf.stringify({ call: [1, "i"], m: args })
+      expect({ args, read: mdsf.parse(ours) }).toEqual({ args, read: mdsf.parse(theirs) })
+      expect(Message.deserialize(ours)).toEqual(Message.deserialize(theirs))
+    }
+    expect(Message.serialize(call([1, undefined]))).toBe(`{"call":[1,"i"],"m":[1,]}`)
+    expect(Message.serialize(call([undefined]))).toBe(`{"call":[1,"i"],"m":[]}`)
+    expect(Message.serialize(call([1, { toJSON: () => undefined }]))).toBe(`{"call":[1,"i"],"m":[1,undefined]}`)
+    // Serde.stringify itself still round-trips the last element.
+    expect(Serde.stringify([1, undefined])).toBe("[1,,]")
+    expect(Serde.stringify([1, { toJSON: () => undefined }])).toBe("[1,,]")
   })
 })
 

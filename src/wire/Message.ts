@@ -9,8 +9,12 @@
  */
 import * as Data from "effect/Data"
 import * as Either from "effect/Either"
-import { quote } from "./internal/stringifier.js"
+import { quote, stringifyValue } from "./internal/stringifier.js"
 import * as Serde from "./Serde.js"
+
+// A payload as 2.3.0's serializer lays it out (a trailing undefined array
+// element is lost, as 2.x peers lose it), failures named from `root`.
+const payload = (value: unknown, root: string): string => stringifyValue(value, Serde.MAX_DEPTH, "mdsf", root)
 
 /**
  * How a handshake request authenticates.
@@ -405,8 +409,15 @@ export const encode = (message: Message): Record<string, unknown> => {
 }
 
 /**
- * A message's text, ready for framing. Throws a `SerdeError` if its payload
- * cannot be serialized.
+ * A message's text, ready for framing. Throws a `SerdeError` (a `TypeError`)
+ * if its payload cannot be serialized, naming where the value is
+ * (`args[1].user.id`, `results[0]`, `message.login[1]`).
+ *
+ * Written as `Serde.stringify` writes, but arrays as 2.3.0 writes them: an
+ * array whose last element has no representation (undefined, a function, a
+ * symbol) ends `[1,]`, which reads back as `[1]`, so a peer sees the same
+ * arguments as from a 2.x client (its handler's arity is checked against
+ * them).
  *
  * @since 0.1.0
  */
@@ -415,13 +426,13 @@ export const serialize = (message: Message): string => {
   switch (message._tag) {
     case "Call":
       return "{\"call\":[" + message.id + "," + quote(message.iface) + "]," +
-        quote(checkVerb("call", message.method, message.id)) + ":" + Serde.stringify(message.args) + "}"
+        quote(checkVerb("call", message.method, message.id)) + ":" + payload(message.args, "args") + "}"
     case "CallbackOk":
-      return "{\"callback\":[" + message.id + "],\"ok\":" + Serde.stringify(message.results) + "}"
+      return "{\"callback\":[" + message.id + "],\"ok\":" + payload(message.results, "results") + "}"
     case "Event":
       return eventText(prepareEvent(message.iface, message.event, message.args, message.id), message.id)
     default:
-      return Serde.stringify(encode(message))
+      return payload(encode(message), "message")
   }
 }
 
@@ -449,7 +460,7 @@ export const prepareEvent = (iface: string, event: string, args: ReadonlyArray<u
   iface,
   event,
   args,
-  tail: "," + quote(iface) + "]," + quote(checkVerb("event", event, id)) + ":" + Serde.stringify(args) + "}"
+  tail: "," + quote(iface) + "]," + quote(checkVerb("event", event, id)) + ":" + payload(args, "args") + "}"
 })
 
 /**

@@ -13,7 +13,7 @@ import { parseFull } from "./internal/parser.js"
 import { stringifyValue } from "./internal/stringifier.js"
 import { SerdeError } from "./SerdeError.js"
 
-export { SerdeError, type SerdeErrorReason } from "./SerdeError.js"
+export { SerdeError, type SerdeErrorFields, type SerdeErrorReason } from "./SerdeError.js"
 
 /**
  * The deepest nesting of arrays and objects that `parse` accepts and
@@ -99,8 +99,15 @@ const attempt = <A>(run: () => A): Either.Either<A, SerdeError> => {
  * deep-equal value: `undefined` array elements become holes, `undefined`
  * members are omitted, `toJSON` is honoured, a Buffer becomes its base64
  * string, `NaN` and `±Infinity` become `null`, and no raw NUL is written.
- * Throws a `SerdeError` on a cycle, a bigint or nesting deeper than `MAX_DEPTH`.
- * A top-level `undefined` (or function) is written as `undefined`.
+ * `toJSON` is called once, as JSON.stringify calls it (not again on what it
+ * returns). Throws a `SerdeError`, a `TypeError`, on a cycle, a bigint or
+ * nesting deeper than `MAX_DEPTH`, with the path of the value from the root
+ * (`value.user.id`, `value[3]`) in its `path` and its message; the path is
+ * worked out only then. A top-level `undefined` (or function) is written as
+ * `undefined`.
+ *
+ * (`Message.serialize` writes message payloads as 2.3.0 does, which loses a
+ * trailing undefined array element.)
  *
  * @since 0.1.0
  */
