@@ -9,16 +9,16 @@ import * as W3cWebSocketLink from "../transport/W3cWebSocketLink.js"
 import { makeClient, type Open } from "./streamTransport.js"
 
 export {
+  ERR_CALLBACK_LOST,
+  ERR_NO_HANDSHAKE_RESPONSE,
   ERR_APP_NOT_FOUND,
   ERR_AUTH_FAILED,
-  ERR_CALLBACK_LOST,
-  ERR_INTERFACE_INCOMPATIBLE,
   ERR_INTERFACE_NOT_FOUND,
-  ERR_INTERNAL_API_ERROR,
-  ERR_INVALID_SIGNATURE,
+  ERR_INTERFACE_INCOMPATIBLE,
   ERR_METHOD_NOT_FOUND,
-  ERR_NO_HANDSHAKE_RESPONSE,
-  ERR_NOT_A_SERVER
+  ERR_NOT_A_SERVER,
+  ERR_INTERNAL_API_ERROR,
+  ERR_INVALID_SIGNATURE
 } from "../wire/ErrorCode.js"
 export { Application, createAppsIndex } from "./Application.js"
 export { Connection } from "./Connection.js"
