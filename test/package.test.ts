@@ -1,7 +1,9 @@
 // The built package as users load it: `import` and `require()` on Node, for
 // each subpath export. `npm test` builds dist/ first.
 import { describe, expect, it } from "@effect/vitest"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { root, run } from "./support/run.js"
 
 const node = (args: ReadonlyArray<string>) => run(process.execPath, args)
@@ -15,7 +17,9 @@ describe("the package", () => {
 
   it("ships the jstp-cli bin: npm pack includes it and the built CLI, and package.json names it", async () => {
     const pkg = JSON.parse(readFileSync(`${root}/package.json`, "utf8")) as { bin?: Record<string, string> }
-    expect(pkg.bin).toEqual({ "jstp-cli": "./bin/jstp-cli.js" })
+    // Also as effect-jstp-cli: 2.x's bin is jstp-cli too, and the package
+    // installed last owns that name.
+    expect(pkg.bin).toEqual({ "jstp-cli": "./bin/jstp-cli.js", "effect-jstp-cli": "./bin/jstp-cli.js" })
     const packed = await run("npm", ["pack", "--dry-run", "--json"], 60_000)
     expect(packed.code).toBe(0)
     const files = (JSON.parse(packed.stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((file) => file.path)
@@ -23,6 +27,22 @@ describe("the package", () => {
     expect(readFileSync(`${root}/bin/jstp-cli.js`, "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true)
     const version = await node([`${root}/bin/jstp-cli.js`, "--version"])
     expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(`${root}/package.json`, "utf8")).version)
+  })
+
+  it("runs as effect-jstp-cli, linked as npm links a bin", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "effect-jstp-bin-"))
+    try {
+      const link = join(dir, "effect-jstp-cli")
+      symlinkSync(`${root}/bin/jstp-cli.js`, link)
+      const version = await run(link, ["--version"])
+      expect(version).toMatchObject({ code: 0, stderr: "" })
+      expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(`${root}/package.json`, "utf8")).version)
+      const help = await run(link, ["--help"])
+      expect(help.code).toBe(0)
+      expect(help.stdout).toContain("Usage: jstp-cli")
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it("loads with require()", async () => {
