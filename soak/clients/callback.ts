@@ -1,0 +1,224 @@
+/**
+ * Soak clients on the callback API of 2.x: our facade (`effect-jstp/compat`)
+ * and @metarhia/jstp 2.3.0 itself, through `net.connect` with a reconnector
+ * (a short backoff) and a heartbeat (pings: neither detects a dead peer,
+ * so their lanes of the proxy cut half-open links after a while).
+ *
+ * 2.3.0 runs in two ways:
+ *
+ * - naive: as an application would use it. Two known bugs of 2.3.0 show:
+ *   messages sent while its reconnection's handshake is under way go out at
+ *   once with ids restarted from 1 (they collide with the session's own ids,
+ *   so the server's receivedCount goes back and a later restore resends, and
+ *   the server runs again, what it already had); and `callMethodWithResend`
+ *   sends a lost call again without its arguments (the server answers 17).
+ * - careful: the same, with an application's workarounds for both: it holds
+ *   what it sends during that handshake until the reconnection is done, and
+ *   resends a lost call itself, with its arguments.
+ */
+import type { EventEmitter } from "node:events"
+import { createRequire } from "node:module"
+import * as compat from "effect-jstp/compat"
+import { Outcome } from "../ledger.js"
+import { codeOf, type Kind, type ClientSettings, SoakClient, type SyncEnd, textOf } from "./base.js"
+
+type Callback = (error: unknown, ...results: Array<unknown>) => void
+
+/** What both modules' connections offer, as used here. */
+interface CallbackConnection extends EventEmitter {
+  readonly handshakeDone: boolean
+  callMethod(iface: string, method: string, args: Array<unknown>, callback: Callback): void
+  callMethodWithResend(iface: string, method: string, args: Array<unknown>, callback: Callback): void
+  emitRemoteEvent(iface: string, event: string, args: Array<unknown>): void
+  close(): void
+}
+
+interface CallbackClient {
+  readonly application: unknown
+  readonly heartbeatInterval: number
+  readonly reconnector: (connection: CallbackConnection, reconnect: (callback: (error: unknown) => void) => void) => void
+}
+
+/** What both modules offer, as used here. */
+interface CallbackModule {
+  readonly Application: new(name: string, api: object, eventHandlers: object) => unknown
+  readonly net: {
+    connect(
+      app: string,
+      client: CallbackClient,
+      port: number,
+      host: string,
+      callback: (error: unknown, connection?: CallbackConnection) => void
+    ): void
+  }
+}
+
+/** @metarhia/jstp 2.3.0 (mdsf warns on load that its native addon is not built: silenced). */
+const loadReference = (): CallbackModule => {
+  const warn = console.warn
+  console.warn = () => {}
+  try {
+    return createRequire(import.meta.url)("@metarhia/jstp") as CallbackModule
+  } finally {
+    console.warn = warn
+  }
+}
+
+let reference: CallbackModule | undefined
+
+export class CallbackApiClient extends SoakClient {
+  private connection: CallbackConnection | undefined
+  private readonly jstp: CallbackModule
+  private readonly isReference: boolean
+  private readonly careful: boolean
+  private attempt = 0
+  /** Careful 2.3.0: what it sends during its reconnection's handshake, until it is done. */
+  private deferred: Array<() => void> = []
+
+  constructor(key: string, kind: Kind, settings: ClientSettings) {
+    super(key, kind, settings)
+    this.isReference = kind !== "compat"
+    this.careful = kind === "ref-careful"
+    this.jstp = this.isReference ? reference ??= loadReference() : compat as unknown as CallbackModule
+  }
+
+  open(): Promise<void> {
+    const application = new this.jstp.Application("soakClient", {
+      soakClient: {
+        work: (_connection: unknown, _key: string, seq: number, _resend: boolean, callback: Callback) => {
+          this.onServerCall(seq)
+          callback(null, seq)
+        }
+      }
+    }, {
+      soak: {
+        tick: (_connection: unknown, n: number) => this.onServerEvent("tick", [n]),
+        direct: (_connection: unknown, n: number) => this.onServerEvent("direct", [n])
+      }
+    })
+    const client: CallbackClient = {
+      application,
+      heartbeatInterval: this.settings.heartbeatIntervalMs,
+      reconnector: (connection, reconnect) => {
+        setTimeout(() => {
+          if (this.closing || this.told !== undefined) return
+          reconnect(() => {})
+        }, this.backoff(++this.attempt))
+        void connection
+      }
+    }
+    return new Promise((resolve, reject) => {
+      this.jstp.net.connect("soak", client, this.settings.port, this.settings.host, (error, connection) => {
+        if (error !== null && error !== undefined) return reject(new Error(`connect failed: ${textOf(error)}`))
+        this.connection = connection!
+        this.listen(connection!)
+        this.callWithResend("hello", [this.key], (error, base) => {
+          if (error !== null && error !== undefined) return reject(new Error(`hello failed: ${textOf(error)}`))
+          this.base = base as number
+          resolve()
+        }, true)
+      })
+    })
+  }
+
+  private listen(connection: CallbackConnection): void {
+    connection.on("error", () => {})
+    connection.on("close", () => {
+      this.drops++
+    })
+    connection.on("reconnect", (error: unknown) => {
+      if (error === null || error === undefined) {
+        this.attempt = 0
+        this.restores++
+      } else if (codeOf(error) === 11) {
+        this.onTell("restore refused (11)")
+      } else {
+        this.reconnectFailures++
+      }
+      if (this.careful && this.deferred.length > 0 && !this.inHandshakeWindow()) {
+        const deferred = this.deferred.splice(0)
+        if (this.told === undefined) for (const send of deferred) send()
+      }
+    })
+  }
+
+  /** 2.3.0 is on a new socket whose handshake is not done: what it sends now goes out with reused ids. */
+  private inHandshakeWindow(): boolean {
+    const connection = this.connection as unknown as { handshakeDone: boolean; _closed?: boolean } | undefined
+    return this.isReference && connection !== undefined && !connection.handshakeDone && connection._closed === false
+  }
+
+  /** Sends now, or, careful 2.3.0 in its handshake window, once it is done. */
+  private send(thunk: () => void): void {
+    if (this.inHandshakeWindow()) {
+      this.windowSends++
+      if (this.careful) return void this.deferred.push(thunk)
+    }
+    thunk()
+  }
+
+  private outcomeOf(error: unknown): { outcome: Outcome; text?: string } {
+    if (error === null || error === undefined) return { outcome: Outcome.Ok }
+    // A lost callback is the bare number -1; ours fails the calls of a connection closed for good with a RemoteError -1.
+    if (error === -1) return { outcome: Outcome.Lost }
+    if (!this.isReference && codeOf(error) === -1) return { outcome: Outcome.Closed }
+    return { outcome: Outcome.Failed, text: textOf(error) }
+  }
+
+  /**
+   * Calls with resend: the module's own (`callMethodWithResend`), or, for
+   * careful 2.3.0 and for the harness's own calls to 2.3.0 (hello, sync), an
+   * application's loop that resends with the arguments.
+   */
+  private callWithResend(method: string, args: Array<unknown>, callback: Callback, own = false): void {
+    if (!this.careful && !(own && this.isReference)) {
+      return this.connection!.callMethodWithResend("soak", method, args, callback)
+    }
+    this.connection!.callMethod("soak", method, args, (error, ...results) => {
+      if (error === -1) return this.send(() => this.callWithResend(method, args, callback, own))
+      callback(error, ...results)
+    })
+  }
+
+  protected call(seq: number, resend: boolean): void {
+    const args = [this.key, seq, resend]
+    const callback: Callback = (error) => {
+      const { outcome, text } = this.outcomeOf(error)
+      this.settle(seq, outcome, text)
+    }
+    this.send(() => {
+      if (resend) this.callWithResend("work", args, callback)
+      else this.connection!.callMethod("soak", "work", args, callback)
+    })
+  }
+
+  protected emit(seq: number): boolean {
+    this.send(() => this.connection!.emitRemoteEvent("soak", "up", [this.key, seq]))
+    return true
+  }
+
+  protected sync(): Promise<SyncEnd> {
+    return new Promise((resolve) => {
+      this.send(() =>
+        this.callWithResend("sync", [this.key], (error) => {
+          if (error === null || error === undefined) return resolve("ok")
+          if (this.told !== undefined) return resolve("told")
+          resolve({ failed: textOf(error) })
+        }, true)
+      )
+    })
+  }
+
+  close(): Promise<void> {
+    this.closing = true
+    this.connection?.close()
+    return Promise.resolve()
+  }
+
+  describe(): string {
+    const connection = this.connection
+    if (connection === undefined) return "not connected"
+    const closed = (connection as unknown as { _closed?: boolean })._closed
+    return `handshakeDone=${connection.handshakeDone}${closed === undefined ? "" : ` _closed=${closed}`} calls pending=${this.calls.pending} deferred=${this.deferred.length}`
+  }
+}
