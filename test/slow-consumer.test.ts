@@ -74,6 +74,7 @@ describe("a client that does not keep up", () => {
   it("the facade's server ends its session at the bound: one 'sessionOverflow', the link closed, no restore", async () => {
     const { server, port } = await serve(facade, { applications: [new facade.Application("calc", { calc: {} })], maxBuffered: LIMIT })
     const overflows = recordEvents(server, "sessionOverflow")
+    const logged = recordEvents(server, "log")
     const client = await rawClient(port)
     const closed = closedOf(client.socket)
     await waitFor(() => server.getClientsArray().length === 1, "the client")
@@ -83,6 +84,7 @@ describe("a client that does not keep up", () => {
     expect(overflows).toHaveLength(1)
     expect((overflows[0]![2] as Error).message).toMatch(/waiting for the peer's acknowledgement/)
     expect(server.getClientsArray()).toHaveLength(0)
+    expect(logged.filter(([, , event]) => event === "sessionOverflow")).toHaveLength(1)
     const again = await rawClient(port, `,session:['${client.sessionId}',${LIMIT}]`)
     expect(again.reply).toMatch(/^\{"?handshake"?:\[0\],"?error"?:\[11\]\}$/)
     again.socket.destroy()

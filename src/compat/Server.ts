@@ -165,6 +165,8 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
       if (kept === undefined) return
       this.core.ended(kept, kept.session.id)
       this.emit("sessionOverflow", connection, error)
+      // The one log line, on the server's 'log' event as 2.x logs connection events.
+      this.emit("log", connection, "sessionOverflow", error)
     }
 
     /** Internal: reads the JSTP options; called by the transport's constructor. */
