@@ -216,8 +216,8 @@ export const checkConnection = (client: SoakClient, server: KeyReport | undefine
           (totals.reference["callMethodWithResend without arguments (17)"] ?? 0) + resendBug
         toServer.failed -= Math.min(toServer.failed, resendBug)
       }
-      // Sent during its reconnection's handshake with reused ids: what it sends may be lost, run or delivered twice.
-      if (client.windowSends > 0) move(toServer, totals.reference, "ids reused during its reconnection handshake")
+      // Sent with reused ids (after a reconnection's dial, before a restore succeeded): what it sends may be lost, run or delivered twice.
+      if (client.windowSends > 0) move(toServer, totals.reference, "ids reused after a reconnection's dial")
     }
   }
 

@@ -47,7 +47,7 @@ export abstract class SoakClient {
   closedWith: string | undefined = undefined
   synced = false
   syncFailure: string | undefined = undefined
-  /** Messages an app sent while 2.3.0 reused ids (its reconnect's handshake under way). */
+  /** Messages an app sent while 2.3.0 reused ids (after a reconnection's dial, before a restore succeeded). */
   windowSends = 0
   readonly emitFailures: Record<string, number> = {}
   protected closing = false

@@ -7,13 +7,17 @@
  * 2.3.0 runs in two ways:
  *
  * - naive: as an application would use it. Two known bugs of 2.3.0 show:
- *   messages sent while its reconnection's handshake is under way go out at
- *   once with ids restarted from 1 (they collide with the session's own ids,
- *   so the server's receivedCount goes back and a later restore resends, and
- *   the server runs again, what it already had); and `callMethodWithResend`
- *   sends a lost call again without its arguments (the server answers 17).
+ *   its message ids restart from 0 on every new socket (`_initTransport`)
+ *   and are set past its session's buffer only once a restore succeeds, so
+ *   what it sends from a reconnection's dial until then (while that
+ *   handshake is under way, or after it failed and until an attempt
+ *   succeeds) reuses ids of its session: such a message replaces a buffered
+ *   one with the same id, and the server's receivedCount goes back, so a
+ *   later restore resends, and the server runs again, what it already had;
+ *   and `callMethodWithResend` sends a lost call again without its
+ *   arguments (the server answers 17).
  * - careful: the same, with an application's workarounds for both: it holds
- *   what it sends during that handshake until the reconnection is done, and
+ *   what it sends while its ids are reused until a restore succeeds, and
  *   resends a lost call itself, with its arguments.
  */
 import type { EventEmitter } from "node:events"
@@ -72,7 +76,7 @@ export class CallbackApiClient extends SoakClient {
   private readonly isReference: boolean
   private readonly careful: boolean
   private attempt = 0
-  /** Careful 2.3.0: what it sends during its reconnection's handshake, until it is done. */
+  /** Careful 2.3.0: what it sends while its ids are reused, until a restore succeeds. */
   private deferred: Array<() => void> = []
 
   constructor(key: string, kind: Kind, settings: ClientSettings) {
@@ -135,22 +139,30 @@ export class CallbackApiClient extends SoakClient {
       } else {
         this.reconnectFailures++
       }
-      if (this.careful && this.deferred.length > 0 && !this.inHandshakeWindow()) {
+      if (this.careful && this.deferred.length > 0 && !this.reusesIds()) {
         const deferred = this.deferred.splice(0)
         if (this.told === undefined) for (const send of deferred) send()
       }
     })
   }
 
-  /** 2.3.0 is on a new socket whose handshake is not done: what it sends now goes out with reused ids. */
-  private inHandshakeWindow(): boolean {
-    const connection = this.connection as unknown as { handshakeDone: boolean; _closed?: boolean } | undefined
-    return this.isReference && connection !== undefined && !connection.handshakeDone && connection._closed === false
+  /**
+   * 2.3.0's next id is not past its session's latest buffered one (it
+   * restarted from 0 on a reconnection's socket, and no restore has
+   * succeeded since): what it sends now reuses an id of its session.
+   */
+  private reusesIds(): boolean {
+    if (!this.isReference) return false
+    const connection = this.connection as unknown as
+      | { _nextMessageId: number; session?: { latestBufferedMessageId: number } | null }
+      | undefined
+    const session = connection?.session
+    return session != null && Math.abs(connection!._nextMessageId) <= Math.abs(session.latestBufferedMessageId)
   }
 
-  /** Sends now, or, careful 2.3.0 in its handshake window, once it is done. */
+  /** Sends now, or, careful 2.3.0 while its ids are reused, once a restore succeeded. */
   private send(thunk: () => void): void {
-    if (this.inHandshakeWindow()) {
+    if (this.reusesIds()) {
       this.windowSends++
       if (this.careful) return void this.deferred.push(thunk)
     }
