@@ -207,6 +207,13 @@ export const checkConnection = (client: SoakClient, server: KeyReport | undefine
         calls.anomalies.unanswered
       toServer.unanswered -= calls.anomalies.unanswered
     }
+    // 2.3.0's own: a call still waiting for its answer when a later callback or pong came is never called back once the link drops.
+    const orphaned = Math.min(toServer.unanswered, client.orphaned)
+    if (orphaned > 0) {
+      const label = "never calls back a call answered after a later one, once the link drops"
+      totals.reference[label] = (totals.reference[label] ?? 0) + orphaned
+      toServer.unanswered -= orphaned
+    }
     if (client.kind === "ref-naive") {
       // Its callMethodWithResend resends a lost call without its arguments: the server answers 17.
       const resendBug = Object.entries(calls.failures).filter(([text]) => / 17\b|signature/i.test(text))

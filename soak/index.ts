@@ -135,12 +135,23 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /** Drains every client, logging progress; resolves when all are done or at the deadline. */
 const drainAll = async (clients: ReadonlyArray<SoakClient>, deadline: number): Promise<number> => {
   let done = 0
-  const all = Promise.all(clients.map((client) => client.drain().finally(() => done++)))
+  const unfinished = new Set(clients)
+  const all = Promise.all(clients.map((client) =>
+    client.drain().finally(() => {
+      done++
+      unfinished.delete(client)
+    })
+  ))
   let finished = false
   void all.then(() => finished = true)
+  let before = -1
   while (!finished && Date.now() < deadline) {
     await Promise.race([all, sleep(5000)])
-    if (!finished) log(`  drain: ${done}/${clients.length} clients done`)
+    if (finished) break
+    log(`  drain: ${done}/${clients.length} clients done`)
+    // No progress in 5 s: say who is still waiting, and on what.
+    if (done === before) for (const client of [...unfinished].slice(0, 5)) log(`    waiting: ${client.key}: ${client.describe()}`)
+    before = done
   }
   return clients.length - done
 }

@@ -85,12 +85,31 @@ export abstract class SoakClient {
       if (this.told !== undefined) resolve()
       else this.toldWaiters.push(resolve)
     })
-    await Promise.race([this.calls.allSettled(), told])
+    await Promise.race([this.callsDone(), told])
     if (this.told !== undefined) return
     // 2.3.0 never answers the calls of a session that ended: told ends the wait.
     const end = await Promise.race([this.sync(), told.then(() => "told" as const)])
     if (end === "ok") this.synced = true
     else if (end !== "told") this.syncFailure = end.failed
+  }
+
+  /**
+   * Calls of this client that its module will never call back, by a known
+   * bug of its own (2.3.0; see CallbackApiClient). None for ours.
+   */
+  get orphaned(): number {
+    return 0
+  }
+
+  /** Resolves once every call has settled, or every call still pending is orphaned. */
+  private async callsDone(): Promise<void> {
+    let settled = false
+    const all = this.calls.allSettled().then(() => {
+      settled = true
+    })
+    while (!settled && !(this.orphaned > 0 && this.calls.pending <= this.orphaned)) {
+      await Promise.race([all, new Promise((resolve) => setTimeout(resolve, 500))])
+    }
   }
 
   protected settle(seq: number, outcome: Outcome, failure?: string): void {

@@ -28,6 +28,13 @@ import { codeOf, type Kind, type ClientSettings, SoakClient, type SyncEnd, textO
 
 type Callback = (error: unknown, ...results: Array<unknown>) => void
 
+/** What 2.3.0's connections hold inside, as read here. */
+interface ReferenceInternals {
+  readonly _nextMessageId: number
+  readonly _callbacks: Map<number, unknown>
+  readonly session?: { readonly latestBufferedMessageId: number; readonly guaranteedDeliveredCount: number } | null
+}
+
 /** What both modules' connections offer, as used here. */
 interface CallbackConnection extends EventEmitter {
   readonly handshakeDone: boolean
@@ -69,6 +76,8 @@ const loadReference = (): CallbackModule => {
 }
 
 let reference: CallbackModule | undefined
+/** 2.3.0's callback for a ping (its heartbeat's among them): not a call. */
+let referenceNoOp: unknown
 
 export class CallbackApiClient extends SoakClient {
   private connection: CallbackConnection | undefined
@@ -84,6 +93,41 @@ export class CallbackApiClient extends SoakClient {
     this.isReference = kind !== "compat"
     this.careful = kind === "ref-careful"
     this.jstp = this.isReference ? reference ??= loadReference() : compat as unknown as CallbackModule
+    if (this.isReference) {
+      referenceNoOp ??= (createRequire(import.meta.url)("@metarhia/jstp/lib/common.js") as { doNothing: unknown }).doNothing
+    }
+  }
+
+  private get internals(): ReferenceInternals | undefined {
+    return this.isReference ? this.connection as unknown as ReferenceInternals | undefined : undefined
+  }
+
+  /**
+   * 2.3.0, at a restore, fails with -1 only the calls whose ids are past its
+   * session's guaranteedDeliveredCount, and any callback or pong moves that
+   * past a call still waiting for its answer (a slow handler, answered after
+   * a later call or a heartbeat's pong). If the link drops before that
+   * answer comes, 2.3.0 never calls the call back. Noted at every drop: the
+   * ids of the calls so exposed.
+   */
+  private readonly exposed = new Set<number>()
+
+  private noteExposed(): void {
+    const internals = this.internals
+    const upTo = internals?.session?.guaranteedDeliveredCount ?? 0
+    if (internals === undefined) return
+    for (const [id, callback] of internals._callbacks) {
+      if (id > 0 && id <= upTo && callback !== referenceNoOp) this.exposed.add(id)
+    }
+  }
+
+  /** Calls still waiting that were exposed at a drop (see `exposed`): 2.3.0 will never call them back. */
+  override get orphaned(): number {
+    const internals = this.internals
+    if (internals === undefined) return 0
+    let n = 0
+    for (const [id, callback] of internals._callbacks) if (this.exposed.has(id) && callback !== referenceNoOp) n++
+    return n
   }
 
   open(): Promise<void> {
@@ -129,6 +173,7 @@ export class CallbackApiClient extends SoakClient {
     connection.on("error", () => {})
     connection.on("close", () => {
       this.drops++
+      this.noteExposed()
     })
     connection.on("reconnect", (error: unknown) => {
       if (error === null || error === undefined) {
@@ -152,12 +197,9 @@ export class CallbackApiClient extends SoakClient {
    * succeeded since): what it sends now reuses an id of its session.
    */
   private reusesIds(): boolean {
-    if (!this.isReference) return false
-    const connection = this.connection as unknown as
-      | { _nextMessageId: number; session?: { latestBufferedMessageId: number } | null }
-      | undefined
-    const session = connection?.session
-    return session != null && Math.abs(connection!._nextMessageId) <= Math.abs(session.latestBufferedMessageId)
+    const internals = this.internals
+    const session = internals?.session
+    return session != null && Math.abs(internals!._nextMessageId) <= Math.abs(session.latestBufferedMessageId)
   }
 
   /** Sends now, or, careful 2.3.0 while its ids are reused, once a restore succeeded. */
@@ -231,6 +273,6 @@ export class CallbackApiClient extends SoakClient {
     const connection = this.connection
     if (connection === undefined) return "not connected"
     const closed = (connection as unknown as { _closed?: boolean })._closed
-    return `handshakeDone=${connection.handshakeDone}${closed === undefined ? "" : ` _closed=${closed}`} calls pending=${this.calls.pending} deferred=${this.deferred.length}`
+    return `handshakeDone=${connection.handshakeDone}${closed === undefined ? "" : ` _closed=${closed}`} calls pending=${this.calls.pending} (orphaned ${this.orphaned}) deferred=${this.deferred.length}`
   }
 }
