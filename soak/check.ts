@@ -43,12 +43,6 @@ export interface KindTotals {
   directReceived: number
   restores: number
   drops: number
-  reconnectFailures: number
-  serverRestores: number
-  told: number
-  ended: number
-  synced: number
-  windowSends: number
   /** Anomalies of ours (or not explained): they fail the run. */
   anomalies: Anomalies
   /** 2.3.0 only: anomalies its own known bugs explain, by bug. */
@@ -92,12 +86,6 @@ export const kindTotals = (kind: Kind): KindTotals => ({
   directReceived: 0,
   restores: 0,
   drops: 0,
-  reconnectFailures: 0,
-  serverRestores: 0,
-  told: 0,
-  ended: 0,
-  synced: 0,
-  windowSends: 0,
   anomalies: noAnomalies(),
   reference: {},
   examples: []
@@ -139,8 +127,6 @@ export const checkConnection = (client: SoakClient, server: KeyReport | undefine
   totals.connections++
   totals.restores += client.restores
   totals.drops += client.drops
-  totals.reconnectFailures += client.reconnectFailures
-  totals.windowSends += client.windowSends
   const details: Array<string> = []
   const session = noAnomalies()
   if (server === undefined) {
@@ -149,12 +135,8 @@ export const checkConnection = (client: SoakClient, server: KeyReport | undefine
     totals.examples.push(`${client.key}: the server has no record of it`)
     return
   }
-  totals.serverRestores += server.restores
   const ended = server.ended !== null
   const told = client.told !== undefined
-  if (ended) totals.ended++
-  if (told) totals.told++
-  if (client.synced) totals.synced++
   if (ended !== told) {
     session.endMismatch++
     details.push(ended ? `session ended (${server.ended}) but the client was not told` : `told (${client.told}) but the session was not ended`)
@@ -224,7 +206,7 @@ export const checkConnection = (client: SoakClient, server: KeyReport | undefine
         toServer.failed -= Math.min(toServer.failed, resendBug)
       }
       // Sent with reused ids (after a reconnection's dial, before a restore succeeded): what it sends may be lost, run or delivered twice.
-      if (client.windowSends > 0) move(toServer, totals.reference, "ids reused after a reconnection's dial")
+      if (client.reusedIdSends > 0) move(toServer, totals.reference, "ids reused after a reconnection's dial")
     }
   }
 

@@ -36,6 +36,7 @@
  * soak/clients/callback.ts and soak/check.ts), not failing the run.
  */
 import { dirname, join } from "node:path"
+import { setTimeout as sleep } from "node:timers/promises"
 import { fileURLToPath } from "node:url"
 import { checkConnection, kindTotals, type KindTotals } from "./check.js"
 import { type ClientSettings, type Kind, SoakClient } from "./clients/base.js"
@@ -129,8 +130,6 @@ const drive = (clients: ReadonlyArray<SoakClient>, rate: number): () => void => 
   }, tickMs)
   return () => clearInterval(timer)
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** Drains every client, logging progress; resolves when all are done or at the deadline. */
 const drainAll = async (clients: ReadonlyArray<SoakClient>, deadline: number): Promise<number> => {

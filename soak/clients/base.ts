@@ -5,6 +5,7 @@
  * then, in the drain, waiting for its calls and ending with `soak.sync`.
  * Subclasses drive one API each.
  */
+import { setTimeout as sleep } from "node:timers/promises"
 import { CallLedger, Counts, Outcome, Runs } from "../ledger.js"
 
 /** The kinds of client, as reported. */
@@ -40,7 +41,6 @@ export abstract class SoakClient {
   upSent = 0
   restores = 0
   drops = 0
-  reconnectFailures = 0
   /** How the client learned that its session was ended (a refused restore), if it did. */
   told: string | undefined = undefined
   /** The connection closed for good without a refused restore (unexpected). */
@@ -48,7 +48,7 @@ export abstract class SoakClient {
   synced = false
   syncFailure: string | undefined = undefined
   /** Messages an app sent while 2.3.0 reused ids (after a reconnection's dial, before a restore succeeded). */
-  windowSends = 0
+  reusedIdSends = 0
   readonly emitFailures: Record<string, number> = {}
   protected closing = false
   private toldWaiters: Array<() => void> = []
@@ -108,7 +108,7 @@ export abstract class SoakClient {
       settled = true
     })
     while (!settled && !(this.orphaned > 0 && this.calls.pending <= this.orphaned)) {
-      await Promise.race([all, new Promise((resolve) => setTimeout(resolve, 500))])
+      await Promise.race([all, sleep(500)])
     }
   }
 

@@ -114,8 +114,8 @@ export class CallbackApiClient extends SoakClient {
 
   private noteExposed(): void {
     const internals = this.internals
-    const upTo = internals?.session?.guaranteedDeliveredCount ?? 0
     if (internals === undefined) return
+    const upTo = internals.session?.guaranteedDeliveredCount ?? 0
     for (const [id, callback] of internals._callbacks) {
       if (id > 0 && id <= upTo && callback !== referenceNoOp) this.exposed.add(id)
     }
@@ -181,8 +181,6 @@ export class CallbackApiClient extends SoakClient {
         this.restores++
       } else if (codeOf(error) === 11) {
         this.onTell("restore refused (11)")
-      } else {
-        this.reconnectFailures++
       }
       if (this.careful && this.deferred.length > 0 && !this.reusesIds()) {
         const deferred = this.deferred.splice(0)
@@ -205,7 +203,7 @@ export class CallbackApiClient extends SoakClient {
   /** Sends now, or, careful 2.3.0 while its ids are reused, once a restore succeeded. */
   private send(thunk: () => void): void {
     if (this.reusesIds()) {
-      this.windowSends++
+      this.reusedIdSends++
       if (this.careful) return void this.deferred.push(thunk)
     }
     thunk()

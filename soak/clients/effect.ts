@@ -85,7 +85,6 @@ export class EffectClient extends SoakClient {
         return
       case "Failed":
         if (event.error.reason === "Rejected") this.onTell(`restore refused (${event.error.code})`)
-        else this.reconnectFailures++
         return
       case "Renewed":
         this.onTell("renewed")
