@@ -15,6 +15,7 @@ import { byteLength } from "../wire/Utf8.js"
 import { SerdeError } from "../wire/SerdeError.js"
 import * as Data from "effect/Data"
 import * as ErrorPayload from "./ErrorPayload.js"
+import { PendingReplies } from "./PendingReplies.js"
 import { Session } from "./Session.js"
 
 /**
@@ -216,7 +217,7 @@ export class Engine {
   application: Dispatcher | undefined
   private nextId = 0
   private readonly step: 1 | -1
-  private readonly pending = new Map<number, Reply>()
+  private readonly pending = new PendingReplies()
   private handshakeReply: ((error: Message.ErrorPayload | undefined, ok: string | number | undefined) => void) | undefined
   private readonly maxMessageSize: number
   private readonly maxBuffered: number
@@ -414,7 +415,7 @@ export class Engine {
     if (first) {
       // Requests made until the new session opens are kept in a provisional
       // one, with the new session's ids, and sent once it is open.
-      this.renewLost = [...this.pending.values()]
+      this.renewLost = this.pending.values()
       this.pending.clear()
       this.session = new Session("", this.login)
       this.nextId = this.step
@@ -460,7 +461,7 @@ export class Engine {
     // Every request the peer received and did not answer lost its answer with
     // the link, whether or not a later answer already acknowledged it.
     const lost: Array<Reply> = []
-    for (const [id, reply] of this.pending) {
+    for (const [id, reply] of this.pending.entries()) {
       if (Math.abs(id) <= upTo) {
         this.pending.delete(id)
         lost.push(reply)
@@ -565,7 +566,7 @@ export class Engine {
         // A new session, named by the server; anything of an old one is lost
         // (renewing: what was made meanwhile goes on in the new one).
         const provisional = renewing ? this.session : undefined
-        const lost = renewing ? this.renewLost : [...this.pending.values()]
+        const lost = renewing ? this.renewLost : this.pending.values()
         if (renewing) this.renewLost = []
         else this.pending.clear()
         const session = this.options.makeSession?.(message.ok, this.login) ?? new Session(message.ok, this.login)
@@ -610,7 +611,7 @@ export class Engine {
   private onCallback(id: number, error: Message.ErrorPayload | undefined, values: ReadonlyArray<unknown>): void {
     this.session?.onAcknowledged(id)
     this.logEvent("callback", error, error === undefined ? values : undefined)
-    const reply = this.pending.get(id)
+    const reply = this.pending.take(id)
     if (reply === undefined) {
       this.droppedCallbacks++
       this.logEvent("messageRejected", error === undefined
@@ -618,7 +619,6 @@ export class Engine {
         : { _tag: "CallbackError", id, error })
       return
     }
-    this.pending.delete(id)
     reply(error, values)
   }
 
@@ -644,9 +644,8 @@ export class Engine {
 
   private onPong(message: Message.Pong): void {
     this.session?.onAcknowledged(message.id)
-    const reply = this.pending.get(message.id)
+    const reply = this.pending.take(message.id)
     if (reply === undefined) return this.reject(message, false)
-    this.pending.delete(message.id)
     reply(undefined, [])
   }
 
