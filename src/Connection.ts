@@ -70,6 +70,20 @@ export interface RemoteProxy {
 }
 
 /**
+ * Options of `callAll`.
+ *
+ * @since 0.1.0
+ */
+export interface CallAllOptions {
+  /** Calls in flight at most (default 100). */
+  readonly concurrency?: number | undefined
+  /** Called as each call succeeds, with its index in `argsList`. */
+  readonly onResult?: ((index: number, results: ReadonlyArray<unknown>) => void) | undefined
+  /** Keep no results, and succeed with void (default false). */
+  readonly discard?: boolean | undefined
+}
+
+/**
  * Options of a single call.
  *
  * @since 0.1.0
@@ -106,17 +120,24 @@ export interface Connection {
    * calls in flight (default 100), and succeeds with their results in order;
    * fails with the first failure (the calls still in flight are forgotten).
    * Cheaper than as many `call`s in as many fibers: one fiber waits for all.
+   * With `discard: true` it keeps no results and succeeds with void (as
+   * `Effect.forEach` does): for many calls read through `onResult`, whose
+   * results would otherwise all stay in memory until the last one.
    */
-  readonly callAll: (
-    iface: string,
-    method: string,
-    argsList: Iterable<ReadonlyArray<unknown>>,
-    options?: {
-      readonly concurrency?: number | undefined
-      /** Called as each call succeeds, with its index in `argsList`. */
-      readonly onResult?: ((index: number, results: ReadonlyArray<unknown>) => void) | undefined
-    }
-  ) => Effect.Effect<Array<ReadonlyArray<unknown>>, RemoteError.RemoteError | ConnectionError>
+  readonly callAll: {
+    (
+      iface: string,
+      method: string,
+      argsList: Iterable<ReadonlyArray<unknown>>,
+      options: CallAllOptions & { readonly discard: true }
+    ): Effect.Effect<void, RemoteError.RemoteError | ConnectionError>
+    (
+      iface: string,
+      method: string,
+      argsList: Iterable<ReadonlyArray<unknown>>,
+      options?: CallAllOptions & { readonly discard?: false | undefined }
+    ): Effect.Effect<Array<ReadonlyArray<unknown>>, RemoteError.RemoteError | ConnectionError>
+  }
   /** Sends an event to the peer. */
   readonly emit: (iface: string, event: string, args?: ReadonlyArray<unknown>) => Effect.Effect<void, ConnectionError>
   /** Asks for a remote interface and gives a proxy of its methods. */
@@ -349,16 +370,35 @@ export const fromParts = (parts: Parts): Connection => {
     })
   }
 
-  const callAll: Connection["callAll"] = (iface, method, argsList, options) =>
-    Effect.async<Array<ReadonlyArray<unknown>>, RemoteError.RemoteError | ConnectionError>((resume) => {
+  type CallAllError = RemoteError.RemoteError | ConnectionError
+  function callAll(
+    iface: string,
+    method: string,
+    argsList: Iterable<ReadonlyArray<unknown>>,
+    options: CallAllOptions & { readonly discard: true }
+  ): Effect.Effect<void, CallAllError>
+  function callAll(
+    iface: string,
+    method: string,
+    argsList: Iterable<ReadonlyArray<unknown>>,
+    options?: CallAllOptions & { readonly discard?: false | undefined }
+  ): Effect.Effect<Array<ReadonlyArray<unknown>>, CallAllError>
+  function callAll(
+    iface: string,
+    method: string,
+    argsList: Iterable<ReadonlyArray<unknown>>,
+    options?: CallAllOptions
+  ): Effect.Effect<Array<ReadonlyArray<unknown>> | void, CallAllError> {
+    return Effect.async<Array<ReadonlyArray<unknown>> | void, RemoteError.RemoteError | ConnectionError>((resume) => {
       const concurrency = Math.max(1, options?.concurrency ?? 100)
+      const keep = options?.discard !== true
       const iterator = argsList[Symbol.iterator]()
       const results: Array<ReadonlyArray<unknown>> = []
       const inFlight = new Set<number>()
       let issued = 0
       let done = false
       let exhausted = false
-      const finish = (effect: Effect.Effect<Array<ReadonlyArray<unknown>>, RemoteError.RemoteError | ConnectionError>) => {
+      const finish = (effect: Effect.Effect<Array<ReadonlyArray<unknown>> | void, RemoteError.RemoteError | ConnectionError>) => {
         done = true
         for (const id of inFlight) engine.cancel(id)
         inFlight.clear()
@@ -378,7 +418,7 @@ export const fromParts = (parts: Parts): Connection => {
               if (done) return
               inFlight.delete(id)
               if (error !== undefined) return finish(Effect.fail(toFailure(error)))
-              results[index] = values
+              if (keep) results[index] = values
               options?.onResult?.(index, values)
               issue()
             })
@@ -387,7 +427,7 @@ export const fromParts = (parts: Parts): Connection => {
           }
           if (!done) inFlight.add(id)
         }
-        if (!done && exhausted && inFlight.size === 0) finish(Effect.succeed(results))
+        if (!done && exhausted && inFlight.size === 0) finish(keep ? Effect.succeed(results) : Effect.void)
       }
       issue()
       return Effect.sync(() => {
@@ -395,6 +435,7 @@ export const fromParts = (parts: Parts): Connection => {
         for (const id of inFlight) engine.cancel(id)
       })
     })
+  }
 
   // Events go into a mailbox a tick's worth at a time (one chunk, which a
   // stream pays for once, not per event); it ends when the connection closes.

@@ -45,6 +45,23 @@ describe("Connection.callAll", () => {
       expect(connection.stats().pending).toBe(0)
     }))
 
+  it.scopedLive("with discard: true, hands each result to onResult, keeps none, and succeeds with void", () =>
+    Effect.gen(function*() {
+      const { connection } = yield* setup({ current: 0, peak: 0 })
+      const seen = new Map<number, ReadonlyArray<unknown>>()
+      const done: void = yield* connection.callAll("calc", "square", Array.from({ length: 30 }, (_, i) => [i]), {
+        concurrency: 4,
+        discard: true,
+        onResult: (index, results) => seen.set(index, results)
+      })
+      expect(done).toBeUndefined()
+      expect([...seen.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i))
+      expect([...seen].every(([i, results]) => results.length === 1 && results[0] === i * i)).toBe(true)
+      const error = yield* Effect.flip(connection.callAll("calc", "square", [[1], [-2], [3]], { discard: true }))
+      expect(error._tag === "RemoteError" ? error.code : undefined).toBe(422)
+      expect(connection.stats().pending).toBe(0)
+    }))
+
   it.scopedLive("an empty list succeeds at once with no results", () =>
     Effect.gen(function*() {
       const { connection } = yield* setup({ current: 0, peak: 0 })
