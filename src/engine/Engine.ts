@@ -194,6 +194,9 @@ export type Phase = "AwaitingHandshake" | "Handshaking" | "Open" | "Detached" | 
 
 const ignore: Reply = () => {}
 
+// Shared by every engine that is not renewing (most): one array fewer each.
+const noReplies: ReadonlyArray<Reply> = []
+
 const LOG_ARITY: Readonly<Record<LogEvent, 1 | 2 | 3>> = {
   call: 3,
   callback: 2,
@@ -230,7 +233,7 @@ export class Engine {
   private restoring = false
   private renewing = false
   // Renewing: the old session's requests, failed with -1 once the new one is open.
-  private renewLost: Array<Reply> = []
+  private renewLost: ReadonlyArray<Reply> = noReplies
 
   constructor(readonly options: Options) {
     this.step = options.role === "client" ? 1 : -1
@@ -567,7 +570,7 @@ export class Engine {
         // (renewing: what was made meanwhile goes on in the new one).
         const provisional = renewing ? this.session : undefined
         const lost = renewing ? this.renewLost : this.pending.values()
-        if (renewing) this.renewLost = []
+        if (renewing) this.renewLost = noReplies
         else this.pending.clear()
         const session = this.options.makeSession?.(message.ok, this.login) ?? new Session(message.ok, this.login)
         session.keepsMessages = this.options.keepsMessages ?? true
@@ -836,7 +839,7 @@ export class Engine {
     this.handshakeReply = undefined
     const pending = [...this.pending.values(), ...this.renewLost]
     this.pending.clear()
-    this.renewLost = []
+    this.renewLost = noReplies
     // A reply that throws (a user's callback) neither stops the others nor
     // the close; the first error is thrown once all have run.
     let failed = false

@@ -10,14 +10,19 @@
  */
 import type { Reply } from "./Engine.js"
 
-// The ring starts small when first used and doubles on a collision, up to
-// MAX_SLOTS: an idle connection pays nothing, a busy one at most 16 KiB.
-const FIRST_SLOTS = 32
+// The ring starts small when first used and doubles on a collision (when
+// more ids are in flight than it has slots), up to MAX_SLOTS: a connection
+// that never waits pays nothing, a busy one at most 16 KiB.
+const FIRST_SLOTS = 4
 const MAX_SLOTS = 1024
 
+// Shared by every ring not yet used (never written: `set` resizes first).
+const NO_IDS = new Float64Array(0)
+const NO_REPLIES: Array<Reply | undefined> = []
+
 export class PendingReplies {
-  private ids = new Float64Array(0)
-  private replies: Array<Reply | undefined> = []
+  private ids = NO_IDS
+  private replies = NO_REPLIES
   private mask = -1
   private overflow: Map<number, Reply> | undefined = undefined
   private count = 0
