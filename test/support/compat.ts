@@ -230,7 +230,13 @@ export const outcomeOf = (fn: ConnectFn, ...args: Array<unknown>): Promise<Outco
 export const connect = async (jstp: Jstp, app: string | { name: string; version?: string }, client: Client | null, port: number): Promise<Connected> => {
   const outcome = await outcomeOf(jstp.net.connect, app, client, port, HOST)
   if (outcome.error !== null) throw outcome.error
-  return { connection: outcome.connection!, session: outcome.third as Session }
+  const connection = outcome.connection!
+  // Closed before the server (releases run newest first): a server torn down
+  // first destroys its sockets, and one that still had the client's bytes
+  // unread resets it, an 'error' on a connection that (as in 2.x) throws
+  // when nobody listens. Bounded, for a peer that never closes its side.
+  defer(() => Promise.race([closeConnection(connection), new Promise<void>((resolve) => setTimeout(resolve, 1_000).unref())]))
+  return { connection, session: outcome.third as Session }
 }
 
 /** A client object that never reconnects (the default reconnector keeps a timer). */
