@@ -1,7 +1,7 @@
 // The built package as users load it: `import` and `require()` on Node, for
 // each subpath export. `npm test` builds dist/ first.
 import { describe, expect, it } from "@effect/vitest"
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { root, run } from "./support/run.js"
@@ -13,6 +13,42 @@ describe("the package", () => {
     expect(existsSync(`${root}/dist/esm/index.js`)).toBe(true)
     expect(existsSync(`${root}/dist/cjs/index.js`)).toBe(true)
     expect(existsSync(`${root}/dist/esm/index.d.ts`)).toBe(true)
+  })
+
+  it("shares the application's Effect: effect and @effect/platform(-node) are peer dependencies, and the built code imports nothing else undeclared", () => {
+    const pkg = JSON.parse(readFileSync(`${root}/package.json`, "utf8")) as Record<string, Record<string, string> | undefined> & {
+      readonly name: string
+    }
+    const effects = ["@effect/platform", "@effect/platform-node", "effect"]
+    for (const name of effects) {
+      expect(pkg["peerDependencies"]?.[name], name).toBeDefined()
+      expect(pkg["dependencies"]?.[name], name).toBeUndefined()
+      // Our own tests and examples run on the same range.
+      expect(pkg["devDependencies"]?.[name], name).toBe(pkg["peerDependencies"]?.[name])
+    }
+    // Its own name too: Node resolves a package's imports of itself.
+    const declared = new Set([
+      pkg.name,
+      ...Object.keys(pkg["dependencies"] ?? {}),
+      ...Object.keys(pkg["peerDependencies"] ?? {})
+    ])
+    const imported = new Set<string>()
+    const scan = (dir: string): void => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name)
+        if (entry.isDirectory()) scan(path)
+        else if (entry.name.endsWith(".js")) {
+          for (const [, specifier] of readFileSync(path, "utf8").matchAll(/(?:from|import)\s*\(?\s*"([^".][^"]*)"/g)) {
+            if (specifier!.startsWith("node:")) continue
+            const parts = specifier!.split("/")
+            imported.add(specifier!.startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0]!)
+          }
+        }
+      }
+    }
+    scan(`${root}/dist/esm`)
+    expect(imported).toContain("effect")
+    expect([...imported].filter((name) => !declared.has(name))).toEqual([])
   })
 
   it("ships the jstp-cli bin: npm pack includes it and the built CLI, and package.json names it", async () => {
