@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Effect, Exit, Runtime } from "effect"
+import { Cause, Data, Effect, Exit, Runtime } from "effect"
 import semver from "semver"
 import type * as Connection from "./Connection.js"
 import * as Dispatch from "./engine/Dispatch.js"
@@ -72,13 +72,16 @@ export interface Application<R = never> {
 }
 
 /**
- * An invalid application name or version.
+ * An application that cannot be served: no name (`MissingName`), a version
+ * that is not semver (`InvalidVersion`), or, in `Server.make`, two of the
+ * same name and version (`Duplicate`).
  *
  * @since 0.1.0
  */
-export class InvalidApplicationError extends TypeError {
-  override readonly name = "InvalidApplicationError"
-}
+export class InvalidApplicationError extends Data.TaggedError("InvalidApplicationError")<{
+  readonly reason: "MissingName" | "InvalidVersion" | "Duplicate"
+  readonly message: string
+}> {}
 
 /**
  * Splits `name@version` at the last `@`.
@@ -102,8 +105,10 @@ export const make = <const Api extends Interfaces, const Events extends Interfac
 }): Application<Requirements<Api> | Requirements<Events>> => {
   const [name, fromName] = splitName(options.name)
   const version = fromName ?? options.version ?? "1.0.0"
-  if (name === "") throw new InvalidApplicationError("An application needs a name")
-  if (semver.valid(version) === null) throw new InvalidApplicationError(`Invalid semver version: ${version}`)
+  if (name === "") throw new InvalidApplicationError({ reason: "MissingName", message: "An application needs a name" })
+  if (semver.valid(version) === null) {
+    throw new InvalidApplicationError({ reason: "InvalidVersion", message: `Invalid semver version: ${version}` })
+  }
   return { name, version, api: options.api, events: options.events ?? {} }
 }
 

@@ -149,9 +149,10 @@ type AnyApplication = Application.Application<unknown>
 
 const indexApplications = (applications: ReadonlyArray<AnyApplication>): Map<string, Array<AnyApplication>> =>
   Versions.makeIndex(applications, (application) => {
-    throw new Application.InvalidApplicationError(
-      `Multiple instances of application ${application.name} with version ${application.version}`
-    )
+    throw new Application.InvalidApplicationError({
+      reason: "Duplicate",
+      message: `Multiple instances of application ${application.name} with version ${application.version}`
+    })
   })
 
 /**

@@ -212,9 +212,13 @@ describe("Application.make", () => {
       Application.make({ name: "calc@not-a-version", api: {} })
       expect.unreachable()
     } catch (error) {
-      expect(error).toBeInstanceOf(TypeError)
+      expect(error).toBeInstanceOf(Application.InvalidApplicationError)
+      expect(error).toMatchObject({ _tag: "InvalidApplicationError", reason: "InvalidVersion" })
       expect((error as Error).message).toContain("not-a-version")
     }
+    expect(() => Application.make({ name: "", api: {} })).toThrow(
+      expect.objectContaining({ _tag: "InvalidApplicationError", reason: "MissingName" })
+    )
   })
 
   it.scopedLive("Server.make refuses two instances of the same name and version", () =>
@@ -223,6 +227,12 @@ describe("Application.make", () => {
         Server.make({ applications: [versioned("1.0.0"), versioned("1.0.0")], listen: [TCP] })
       )
       expect(error).toBeInstanceOf(Application.InvalidApplicationError)
+      // A tagged error: catchTag reaches it, with its reason.
+      const caught = yield* Server.make({ applications: [versioned("1.0.0"), versioned("1.0.0")], listen: [TCP] }).pipe(
+        Effect.as("served"),
+        Effect.catchTag("InvalidApplicationError", (error) => Effect.succeed(error.reason))
+      )
+      expect(caught).toBe("Duplicate")
     }))
 })
 
