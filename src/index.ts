@@ -36,3 +36,15 @@ export * as SessionStore from "./SessionStore.js"
 
 /** The TCP and Unix socket transports. @since 0.1.0 */
 export * as Net from "./transport/Net.js"
+
+/**
+ * A session (protocol.md §8): its id and counters, a `Map` for application
+ * state, `toString()` and `Session.fromString()` to keep it. @since 0.1.0
+ */
+export { Session, SessionFormatError } from "./engine/Session.js"
+
+/** Why a connection closed. @since 0.1.0 */
+export type { CloseReason } from "./engine/Engine.js"
+
+/** A link that could not open or failed (`reason`: `Open`, `Read`, `Write`, `MessageTooLarge`). @since 0.1.0 */
+export { TransportError } from "./transport/Link.js"

@@ -7,12 +7,17 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Queue, Schema, Scope } from "effect"
 import {
   Application,
+  type CloseReason,
   Connection,
   ConnectionError,
   HandshakeError,
+  Net,
   RemoteError,
   Serde,
-  Server
+  Server,
+  Session,
+  SessionFormatError,
+  TransportError
 } from "effect-jstp"
 import {
   captureLogs,
@@ -233,6 +238,28 @@ describe("Application.make", () => {
         Effect.catchTag("InvalidApplicationError", (error) => Effect.succeed(error.reason))
       )
       expect(caught).toBe("Duplicate")
+    }))
+})
+
+describe("the package's top-level exports", () => {
+  it("Session, with fromString, as the README promises", () => {
+    const session = new Session("d5e7c3a2-0d4b-4c6e-9a7f-1b2c3d4e5f60", "alice")
+    session.set("cart", ["tea"])
+    const restored = Session.fromString(session.toString())
+    expect([restored.id, restored.username, restored.get("cart")]).toEqual([session.id, "alice", ["tea"]])
+    expect(() => Session.fromString("not a session")).toThrow(SessionFormatError)
+  })
+
+  it.scopedLive("TransportError, from a dial that finds nobody; CloseReason, from a closed connection", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const error = yield* Effect.flip(Net.open({ _tag: "Tcp", host: "127.0.0.1", port }))
+      expect(error).toBeInstanceOf(TransportError)
+      expect(error.reason).toBe("Open")
+      const { connection } = yield* setup()
+      yield* connection.close
+      const reason: CloseReason = yield* connection.closed
+      expect(reason).toBe("Closed")
     }))
 })
 
