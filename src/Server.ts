@@ -135,7 +135,13 @@ export interface Server {
    * in it. Connections that asked for an exact version stay.
    */
   readonly updateConnectionsApi: Effect.Effect<void>
+  /** The server's events, from when the stream runs. */
   readonly events: Stream.Stream<ServerEvent>
+  /**
+   * Subscribes now, for the scope: the stream has every event from this
+   * moment on, however late it runs (as `Connection.subscribe`).
+   */
+  readonly subscribe: Effect.Effect<Stream.Stream<ServerEvent>, never, Scope.Scope>
 }
 
 /**
@@ -394,7 +400,8 @@ export const make = <R = never>(
           entry.appInfo.version = next.version
         }
       }),
-      events: Stream.fromPubSub(events)
+      events: Stream.fromPubSub(events),
+      subscribe: Stream.fromPubSub(events, { scoped: true })
     } satisfies Server
   }).pipe(Effect.withSpan("effect-jstp/Server.make"))
 

@@ -4,7 +4,7 @@
 // selection, auth, the server's registry and lifecycle, timeouts and
 // interruption, heartbeats, and hostile input on the raw wire.
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Queue, Schema, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Queue, Schema, Scope, Stream } from "effect"
 import {
   Application,
   type CloseReason,
@@ -555,6 +555,29 @@ describe.each(transports)("Connection over $name", ({ listen }) => {
       expect(disconnected.connection).toBe(connected.connection)
       expect(server.connections()).toEqual([])
       expect(connected.connection.isOpen()).toBe(false)
+    }))
+})
+
+describe("Server.subscribe", () => {
+  it.scopedLive("keeps what happens before its stream first runs: a connection that came and went", () =>
+    Effect.gen(function*() {
+      const server = yield* Server.make({ applications: [calc()], listen: [TCP] })
+      const subscribed = yield* server.subscribe
+      const late = server.events
+      yield* Effect.scoped(Effect.gen(function*() {
+        const connection = yield* connectTo(server)
+        yield* connection.close
+      }))
+      yield* eventually(Effect.sync(() => server.connections().length), (n) => n === 0, "the server to see the close")
+      const tags = yield* subscribed.pipe(
+        Stream.map((event) => event._tag),
+        Stream.takeUntil((tag) => tag === "Disconnected"),
+        Stream.runCollect
+      )
+      expect([...tags]).toEqual(["Connected", "Disconnected"])
+      // A stream that runs only now has none of it.
+      const missed = yield* late.pipe(Stream.take(1), Stream.runCollect, Effect.timeoutOption("100 millis"))
+      expect(missed._tag).toBe("None")
     }))
 })
 
