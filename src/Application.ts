@@ -5,7 +5,8 @@
  *
  * A method is `(connection, ...args) => result`, where the result is an
  * Effect (its failure, a `RemoteError`, keeps its code; a defect becomes error
- * 16, logged), a promise, or a plain value; or, marked with
+ * 16, logged), a promise, or a plain value, each answering `[value]`, or
+ * several results when the value is `Application.results(a, b, ...)`; or, marked with
  * `Application.callback`, callback-style:
  * `(connection, ...args, callback(error, ...results))`. The declared arity is
  * checked against the call's arguments (17 on a mismatch).
@@ -58,6 +59,33 @@ export type Requirements<T extends Interfaces> = {
  */
 export const callback = <F extends (connection: Connection.Connection, ...args: Array<never>) => void>(fn: F): F =>
   Object.assign(fn, { [Dispatch.CallbackStyle]: true })
+
+const ResultsTypeId: unique symbol = Symbol.for("effect-jstp/Application/Results")
+
+/**
+ * Several results for one call, as 2.x's `callback(null, a, b)` answers:
+ * see `results`.
+ *
+ * @since 0.1.0
+ */
+export interface Results<A extends ReadonlyArray<unknown> = ReadonlyArray<unknown>> {
+  readonly [ResultsTypeId]: A
+}
+
+/**
+ * Answers a call with several results: a handler returns
+ * `Effect.succeed(Application.results(a, b))` (or a promise of it, or it
+ * plainly) and the caller gets `[a, b]`, where any other value `x` answers
+ * `[x]`. `results()` answers `[]`.
+ *
+ * @since 0.1.0
+ */
+export const results = <const A extends ReadonlyArray<unknown>>(...values: A): Results<A> => ({ [ResultsTypeId]: values })
+
+const isResults = (value: unknown): value is Results =>
+  typeof value === "object" && value !== null && ResultsTypeId in value
+
+const resultsOf = (value: unknown): ReadonlyArray<unknown> => isResults(value) ? value[ResultsTypeId] : [value]
 
 /**
  * @since 0.1.0
@@ -137,7 +165,7 @@ export const dispatcher = <R>(
     isEffect: Effect.isEffect,
     runEffect: (effect, reply: Reply | undefined, where) => {
       const answer = (exit: Exit.Exit<unknown, unknown>) => {
-        if (Exit.isSuccess(exit)) return reply?.(undefined, [exit.value])
+        if (Exit.isSuccess(exit)) return reply?.(undefined, resultsOf(exit.value))
         const failure = Cause.failureOption(exit.cause)
         if (failure._tag === "Some") return reply?.(ErrorPayload.fromValue(failure.value), [])
         logDefect(exit.cause, where)
@@ -149,7 +177,8 @@ export const dispatcher = <R>(
       runCallback(effect as Effect.Effect<unknown, unknown, R>, { onExit: answer })
     },
     onDefect: (cause, where) => logDefect(Cause.die(cause), where),
-    plainStyle: "returning"
+    plainStyle: "returning",
+    resultsOf
   }
   return Dispatch.makeDispatcher(application.api, application.events, connection, hooks)
 }

@@ -53,7 +53,11 @@ export interface Hooks {
   /** A handler threw, or an async one rejected with a plain Error. */
   readonly onDefect: (cause: unknown, where: string) => void
   readonly plainStyle: PlainStyle
+  /** The results a returned (or resolved) value answers with; absent, `[value]`. */
+  readonly resultsOf?: ((value: unknown) => ReadonlyArray<unknown>) | undefined
 }
+
+const single = (value: unknown): ReadonlyArray<unknown> => [value]
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
 
@@ -86,7 +90,8 @@ const apply = (fn: AnyFunction, args: ReadonlyArray<unknown>): unknown =>
 
 /**
  * Runs method `fn` for a call with `args`, answering through `reply`:
- * - an async function `(connection, ...args)` answers `[value]`, or an error;
+ * - an async function `(connection, ...args)` answers `[value]` (or what
+ *   `hooks.resultsOf` makes of it), or an error;
  *   a plain Error (no `toJSTP`) rejected becomes 16 and is logged;
  * - a callback-style function (marked, or any plain one when
  *   `hooks.plainStyle` is "callback") is called
@@ -125,9 +130,10 @@ export const invoke = (
     return reply(ErrorPayload.internalError, [])
   }
   if (callbackStyle) return
+  const resultsOf = hooks.resultsOf ?? single
   if (isThenable(result)) {
     result.then(
-      (value) => reply(undefined, [value]),
+      (value) => reply(undefined, resultsOf(value)),
       (error: unknown) => {
         if (isPlainError(error)) {
           hooks.onDefect(error, where)
@@ -140,7 +146,7 @@ export const invoke = (
     return
   }
   if (hooks.isEffect(result)) hooks.runEffect(result, reply, where)
-  else reply(undefined, [result])
+  else reply(undefined, resultsOf(result))
 }
 
 /**
