@@ -39,7 +39,7 @@ const ServerLive = Server.layer({ applications: [greeter], listen: [{ _tag: "Tcp
 
 // The client dials whatever port the server was given.
 const ClientLive = Layer.unwrapEffect(
-  Effect.map(Server.ServerTag, (server) =>
+  Effect.map(Server.Server, (server) =>
     Connection.layer({ address: server.addresses[0]!, application: "greeter@^1.0.0", client }))
 )
 

@@ -145,11 +145,12 @@ export interface Server {
 }
 
 /**
- * The server as a service.
+ * The server as a service, named as the ecosystem names its own
+ * (`HttpServer.HttpServer`): `Server.Server`.
  *
  * @since 0.1.0
  */
-export class ServerTag extends Context.Tag("effect-jstp/Server")<ServerTag, Server>() {}
+export const Server: Context.Tag<Server, Server> = Context.GenericTag<Server>("effect-jstp/Server")
 
 type AnyApplication = Application.Application<unknown>
 
@@ -198,7 +199,7 @@ export const make = <R = never>(
     const runtime = yield* Effect.runtime<R>()
     const runSync = Runtime.runSync(runtime)
     const runCallback = Runtime.runCallback(runtime)
-    const provided = yield* Effect.serviceOption(SessionStore.SessionStoreTag)
+    const provided = yield* Effect.serviceOption(SessionStore.SessionStore)
     const store: SessionStore.SessionStore = Option.isSome(provided) ? provided.value : yield* SessionStore.memory()
     const events = yield* PubSub.unbounded<ServerEvent>()
     const publish = (event: ServerEvent) => runSync(PubSub.publish(events, event))
@@ -412,5 +413,5 @@ export const make = <R = never>(
  */
 export const layer = <R = never>(
   options: Options<R>
-): Layer.Layer<ServerTag, TransportError | Application.InvalidApplicationError, R> =>
-  Layer.scoped(ServerTag, make(options))
+): Layer.Layer<Server, TransportError | Application.InvalidApplicationError, R> =>
+  Layer.scoped(Server, make(options))

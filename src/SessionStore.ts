@@ -34,9 +34,14 @@ export interface SessionStore {
 }
 
 /**
+ * The session store as a service, named as the ecosystem names its own
+ * (`HttpServer.HttpServer`): `SessionStore.SessionStore`.
+ *
  * @since 0.1.0
  */
-export class SessionStoreTag extends Context.Tag("effect-jstp/SessionStore")<SessionStoreTag, SessionStore>() {}
+export const SessionStore: Context.Tag<SessionStore, SessionStore> = Context.GenericTag<SessionStore>(
+  "effect-jstp/SessionStore"
+)
 
 /**
  * @since 0.1.0
@@ -82,5 +87,5 @@ export const memory = (options?: MemoryOptions): Effect.Effect<SessionStore, nev
  *
  * @since 0.1.0
  */
-export const layerMemory = (options?: MemoryOptions): Layer.Layer<SessionStoreTag> =>
-  Layer.scoped(SessionStoreTag, memory(options))
+export const layerMemory = (options?: MemoryOptions): Layer.Layer<SessionStore> =>
+  Layer.scoped(SessionStore, memory(options))

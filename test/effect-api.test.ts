@@ -971,11 +971,11 @@ describe("Server", () => {
   it.live("Server.layer and Connection.layer compose", () => {
     const ServerLive = Server.layer({ applications: [calc()], listen: [TCP] })
     const ClientLive = Layer.unwrapEffect(
-      Effect.map(Server.ServerTag, (server) => Connection.layer({ address: addressOf(server), application: "calc@^1.0.0" }))
+      Effect.map(Server.Server, (server) => Connection.layer({ address: addressOf(server), application: "calc@^1.0.0" }))
     )
     return Effect.gen(function*() {
       const connection = yield* Connection.ClientConnection
-      const server = yield* Server.ServerTag
+      const server = yield* Server.Server
       expect(connection.side).toBe("client")
       expect(yield* connection.call("calc", "add", [20, 22])).toEqual([42])
       expect(server.connections()).toHaveLength(1)

@@ -115,7 +115,7 @@ describe("a server over the budget", () => {
     Effect.gen(function*() {
       const calc = Application.make({ name: "calc", api: { calc: {} } })
       const server = yield* Server.make({ applications: [calc], listen: [{ _tag: "Tcp", host: HOST, port: 0 }] }).pipe(
-        Effect.provideServiceEffect(SessionStore.SessionStoreTag, SessionStore.memory({ maxInactiveBytes: 3_000 }))
+        Effect.provideServiceEffect(SessionStore.SessionStore, SessionStore.memory({ maxInactiveBytes: 3_000 }))
       )
       const address = server.addresses[0]!
       const port = address._tag === "Tcp" ? address.port : 0

@@ -934,7 +934,7 @@ describe("server sessions", () => {
   it.scopedLive("after clientExpirationTime: restored from a custom SessionStore that answers asynchronously (Layer)", () =>
     Effect.gen(function*() {
       const { calls, store } = recordingStore("async")
-      yield* restoreAfterExpiry((effect) => Effect.provide(effect, Layer.succeed(SessionStore.SessionStoreTag, store)))
+      yield* restoreAfterExpiry((effect) => Effect.provide(effect, Layer.succeed(SessionStore.SessionStore, store)))
       // Stored when the link dropped, and again when the cached session expired.
       expect(calls).toEqual(["set", "setInactive", "set", "setInactive", "get"])
     }))
@@ -942,7 +942,7 @@ describe("server sessions", () => {
   it.scopedLive("after clientExpirationTime: restored from a custom SessionStore that answers synchronously (provideService)", () =>
     Effect.gen(function*() {
       const { calls, sessions, store } = recordingStore("sync")
-      const sessionId = yield* restoreAfterExpiry((effect) => Effect.provideService(effect, SessionStore.SessionStoreTag, store))
+      const sessionId = yield* restoreAfterExpiry((effect) => Effect.provideService(effect, SessionStore.SessionStore, store))
       // Stored when the link dropped, and again when the cached session expired.
       expect(calls).toEqual(["set", "setInactive", "set", "setInactive", "get"])
       expect([...sessions.keys()]).toEqual([sessionId])
@@ -959,7 +959,7 @@ describe("server sessions", () => {
         set: (id, session) => Effect.sync(() => void texts.set(id, session.toString())),
         setInactive: () => Effect.void
       }
-      yield* restoreAfterExpiry((effect) => Effect.provideService(effect, SessionStore.SessionStoreTag, store))
+      yield* restoreAfterExpiry((effect) => Effect.provideService(effect, SessionStore.SessionStore, store))
       expect(texts.size).toBe(1)
     }))
 
@@ -972,7 +972,7 @@ describe("server sessions", () => {
         set: () => Effect.void,
         setInactive: () => Effect.void
       }
-      const { server } = yield* serve(served).pipe(Effect.provideService(SessionStore.SessionStoreTag, slow))
+      const { server } = yield* serve(served).pipe(Effect.provideService(SessionStore.SessionStore, slow))
       const serverEvents = yield* record(server.events)
       const impatient = yield* rawConnect(portOf(server))
       yield* impatient.send(`{handshake:[0,'calc'],session:['${known.id}',0]}`)
@@ -1010,7 +1010,7 @@ describe("server sessions", () => {
         setInactive: () => Effect.void
       }
       const { proxy, server } = yield* serve(served, { clientExpirationTime: "50 millis" }).pipe(
-        Effect.provideService(SessionStore.SessionStoreTag, forgetful)
+        Effect.provideService(SessionStore.SessionStore, forgetful)
       )
       const connection = yield* dial(proxy)
       const life = yield* record(connection.lifecycle)
@@ -1167,9 +1167,9 @@ describe("server sessions", () => {
       expect(yield* store.get("unknown")).toBeUndefined()
     }))
 
-  it.scopedLive("layerMemory provides the store under SessionStoreTag, with the same purge", () =>
+  it.scopedLive("layerMemory provides the store under SessionStore.SessionStore, with the same purge", () =>
     Effect.gen(function*() {
-      const store = yield* SessionStore.SessionStoreTag
+      const store = yield* SessionStore.SessionStore
       const session = new Session()
       const kept = new Session()
       yield* store.set(session.id, session)
