@@ -19,7 +19,6 @@ import {
   SessionFormatError,
   TransportError
 } from "effect-jstp"
-import * as Ref from "./support/jstp.js"
 import {
   captureLogs,
   collect,
@@ -269,38 +268,6 @@ describe("Application handlers over a connection", () => {
     Effect.gen(function*() {
       const { connection } = yield* setup()
       expect(yield* connection.call("calc", "add", [2, 3])).toEqual([5])
-    }))
-
-  it.scopedLive("Application.results answers several results, from an Effect, a promise or a plain handler; a 2.3.0 client gets them as its callback's arguments", () =>
-    Effect.gen(function*() {
-      const app = Application.make({
-        name: "multi",
-        api: {
-          multi: {
-            divmod: (_c: Conn, a: number, b: number) => Effect.succeed(Application.results(Math.floor(a / b), a % b)),
-            later: (_c: Conn, x: string) => Promise.resolve(Application.results(x, x.length)),
-            none: (_c: Conn) => Application.results(),
-            nested: (_c: Conn) => Effect.succeed([1, 2])
-          }
-        }
-      })
-      const server = yield* Server.make({ applications: [app], listen: [TCP] })
-      const connection = yield* connectTo(server, { application: "multi" })
-      expect(yield* connection.call("multi", "divmod", [17, 5])).toEqual([3, 2])
-      expect(yield* connection.call("multi", "later", ["abc"])).toEqual(["abc", 3])
-      expect(yield* connection.call("multi", "none", [])).toEqual([])
-      // An array is one result, as before.
-      expect(yield* connection.call("multi", "nested", [])).toEqual([[1, 2]])
-      const fromReference = yield* Effect.async<ReadonlyArray<unknown>, Error>((resume) => {
-        Ref.jstp.net.connect("multi", { reconnector: () => {} }, portOf(addressOf(server)), "127.0.0.1", (error, client) => {
-          if (error) return resume(Effect.fail(error))
-          client!.callMethod("multi", "divmod", [17, 5], (failure, ...values) => {
-            client!.close()
-            resume(failure ? Effect.fail(new Error(String(failure))) : Effect.succeed(values))
-          })
-        })
-      })
-      expect(fromReference).toEqual([3, 2])
     }))
 
   it.scopedLive("a callback-style handler answers all its results", () =>

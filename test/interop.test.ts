@@ -269,7 +269,11 @@ describe("interop A: our server, the reference client", () => {
             multi: Application.callback((_c: C, callback: Cb) => callback(null, 1, "two", { three: 3 })),
             none: Application.callback((_c: C, callback: Cb) => callback(null)),
             effect: (_c: C) => Effect.succeed("one"),
-            plain: (_c: C, x: number) => x + 1
+            plain: (_c: C, x: number) => x + 1,
+            effectResults: (_c: C, a: number, b: number) => Effect.succeed(Application.results(Math.floor(a / b), a % b)),
+            promiseResults: (_c: C, x: string) => Promise.resolve(Application.results(x, x.length)),
+            noResults: (_c: C) => Application.results(),
+            array: (_c: C) => Effect.succeed([1, 2])
           }
         }
       })
@@ -279,6 +283,12 @@ describe("interop A: our server, the reference client", () => {
       expect(yield* refCall(connection, "results", "none")).toEqual([])
       expect(yield* refCall(connection, "results", "effect")).toEqual(["one"])
       expect(yield* refCall(connection, "results", "plain", [41])).toEqual([42])
+      // Application.results: as the callback's arguments.
+      expect(yield* refCall(connection, "results", "effectResults", [17, 5])).toEqual([3, 2])
+      expect(yield* refCall(connection, "results", "promiseResults", ["abc"])).toEqual(["abc", 3])
+      expect(yield* refCall(connection, "results", "noResults")).toEqual([])
+      // An array is one result.
+      expect(yield* refCall(connection, "results", "array")).toEqual([[1, 2]])
     }))
 
   it.scopedLive("every error path arrives with its code, message and info", () =>
