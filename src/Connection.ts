@@ -206,15 +206,14 @@ let nextConnectionId = 0
 
 const closedError = () => new ConnectionError({ reason: "Closed", message: "Connection closed" })
 
-// Failures of -1 produced here, by a restore: only these are issued again by
-// `callWithResend` (a -1 that the peer itself answered is its answer).
-const lostLocally = new WeakSet<RemoteError.RemoteError>()
-
+// Failures of -1 produced here, by a restore, are `resendable`: only these are
+// issued again by `callWithResend` (a -1 that the peer itself answered is its
+// answer).
 const toFailure = (error: Message.ErrorPayload) => {
   if (error === ErrorPayload.connectionClosed) return closedError()
   const remote = RemoteError.fromPayload(error)
-  if (error === ErrorPayload.callbackLost) lostLocally.add(remote)
-  return remote
+  if (error !== ErrorPayload.callbackLost) return remote
+  return new RemoteError.RemoteError({ code: remote.code, message: remote.message, info: remote.info, resendable: true })
 }
 
 /**
@@ -502,7 +501,7 @@ export const fromParts = (parts: Parts): Connection => {
 
   const callWithResend: Connection["callWithResend"] = (iface, method, args, options) =>
     Effect.retry(call(iface, method, args, options), {
-      while: (error) => error._tag === "RemoteError" && lostLocally.has(error)
+      while: (error) => error._tag === "RemoteError" && error.resendable
     })
 
   return {

@@ -30,7 +30,14 @@ export {
 export class RemoteError extends Schema.TaggedError<RemoteError>()("RemoteError", {
   code: Schema.Number,
   message: Schema.String,
-  info: Schema.Array(Schema.Unknown)
+  info: Schema.Array(Schema.Unknown),
+  /**
+   * Whether this side may issue the call again: it failed with
+   * ERR_CALLBACK_LOST (-1) here, when a restore found that the peer got the
+   * call and its answer was lost with a link (`callWithResend` retries only
+   * these). A -1 the peer answered itself is its answer, not resendable.
+   */
+  resendable: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {
   /** The wire array: `[code]`, or `[code, message, ...info]` when they say more. */
   toJSTP(): Array<unknown> {

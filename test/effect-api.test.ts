@@ -1200,7 +1200,9 @@ describe("typed errors", () => {
       _tag: "RemoteError",
       code: 42,
       message: "nope",
-      info: [1]
+      info: [1],
+      // Only a -1 made here by a restore is resendable (callWithResend).
+      resendable: false
     })
     const decoded = Schema.decodeUnknownSync(RemoteError.RemoteError)({
       _tag: "RemoteError",
@@ -1210,6 +1212,7 @@ describe("typed errors", () => {
     })
     expect(decoded).toBeInstanceOf(RemoteError.RemoteError)
     expect(decoded.code).toBe(11)
+    expect(decoded.resendable).toBe(false)
     expect(() => Schema.decodeUnknownSync(RemoteError.RemoteError)({ _tag: "RemoteError", code: "x" })).toThrow()
     // standard codes get their default message and travel as [code]
     expect(RemoteError.make(14).message).toBe("Method not found")

@@ -795,6 +795,8 @@ describe("restore over TCP (Effect API)", () => {
       expect(runs).toBe(1)
       expect(result._tag).toBe("Left")
       if (result._tag === "Left") expectRemote(result.left, -1)
+      // The peer's own answer: not resendable.
+      expect(result._tag === "Left" && result.left._tag === "RemoteError" && result.left.resendable).toBe(false)
     }))
 
   it.scopedLive("callWithResend is at-least-once when a link drops at any moment: the handler runs once or twice, the call completes", () =>
@@ -1077,7 +1079,10 @@ describe("server sessions", () => {
       expectHandshakeError(failures.at(-1), "Rejected", 11)
       expect(renewed._tag === "Renewed" ? renewed.sessionId : undefined).toMatch(UUID_V4)
       // The held call's answer died with the old server; the resendable one ran again on the new one.
-      expectRemote(yield* within(Fiber.join(inFlight), "the held call").pipe(Effect.flip), -1)
+      const lost = yield* within(Fiber.join(inFlight), "the held call").pipe(Effect.flip)
+      expectRemote(lost, -1)
+      // Lost here, with the link: marked so (what callWithResend retries).
+      expect(lost instanceof RemoteError.RemoteError && lost.resendable).toBe(true)
       expect(yield* within(Fiber.join(resent), "the resent call")).toEqual([1])
       expect(restarted.tallies.get("renewed")).toBe(1)
       // And the connection goes on.
