@@ -388,7 +388,7 @@ export const fromParts = (parts: Parts): Connection => {
     argsList: Iterable<ReadonlyArray<unknown>>,
     options?: CallAllOptions
   ): Effect.Effect<Array<ReadonlyArray<unknown>> | void, CallAllError> {
-    return Effect.async<Array<ReadonlyArray<unknown>> | void, RemoteError.RemoteError | ConnectionError>((resume) => {
+    return Effect.async<Array<ReadonlyArray<unknown>> | void, CallAllError>((resume) => {
       const concurrency = Math.max(1, options?.concurrency ?? 100)
       const keep = options?.discard !== true
       const iterator = argsList[Symbol.iterator]()
@@ -397,7 +397,7 @@ export const fromParts = (parts: Parts): Connection => {
       let issued = 0
       let done = false
       let exhausted = false
-      const finish = (effect: Effect.Effect<Array<ReadonlyArray<unknown>> | void, RemoteError.RemoteError | ConnectionError>) => {
+      const finish = (effect: Effect.Effect<Array<ReadonlyArray<unknown>> | void, CallAllError>) => {
         done = true
         for (const id of inFlight) engine.cancel(id)
         inFlight.clear()
