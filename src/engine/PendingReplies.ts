@@ -1,10 +1,11 @@
 /**
  * The replies an engine waits for, by request id. Ids are taken in order
- * and most are answered soon, so a fixed ring of slots (indexed by the id's
- * low bits) holds nearly all of them without the hashing and the backing
- * store a `Map` reallocates as ids move on; an id whose slot is still taken
- * (an older request not yet answered) goes to a `Map` beside it, so nothing
- * is ever dropped and memory stays bounded by what is pending.
+ * and most are answered soon, so a ring of slots (indexed by the id's low
+ * bits, as many as the ids in flight) holds nearly all of them without the
+ * hashing and the backing store a `Map` reallocates as ids move on; an id
+ * whose slot is still taken (an older request not yet answered) goes to a
+ * `Map` beside it, so nothing is ever dropped and memory stays bounded by
+ * what is pending.
  *
  * @since 0.1.0
  */
@@ -71,15 +72,7 @@ export class PendingReplies {
 
   /** Stops waiting for `id`; whether it was waited for. */
   delete(id: number): boolean {
-    const slot = id & this.mask
-    if (this.replies[slot] !== undefined && this.ids[slot] === id) {
-      this.replies[slot] = undefined
-      this.count--
-      return true
-    }
-    if (this.overflow?.delete(id) !== true) return false
-    this.count--
-    return true
+    return this.take(id) !== undefined
   }
 
   /** Every id and reply waited for, oldest (smallest |id|) first. */
