@@ -84,6 +84,27 @@ export interface CallAllOptions {
 }
 
 /**
+ * `Connection.callAll`: with `discard: true` it succeeds with void, else
+ * with the results in order.
+ *
+ * @since 0.1.0
+ */
+export interface CallAll {
+  (
+    iface: string,
+    method: string,
+    argsList: Iterable<ReadonlyArray<unknown>>,
+    options: CallAllOptions & { readonly discard: true }
+  ): Effect.Effect<void, RemoteError.RemoteError | ConnectionError>
+  (
+    iface: string,
+    method: string,
+    argsList: Iterable<ReadonlyArray<unknown>>,
+    options?: CallAllOptions & { readonly discard?: false | undefined }
+  ): Effect.Effect<Array<ReadonlyArray<unknown>>, RemoteError.RemoteError | ConnectionError>
+}
+
+/**
  * Options of a single call.
  *
  * @since 0.1.0
@@ -124,20 +145,7 @@ export interface Connection {
    * `Effect.forEach` does): for many calls read through `onResult`, whose
    * results would otherwise all stay in memory until the last one.
    */
-  readonly callAll: {
-    (
-      iface: string,
-      method: string,
-      argsList: Iterable<ReadonlyArray<unknown>>,
-      options: CallAllOptions & { readonly discard: true }
-    ): Effect.Effect<void, RemoteError.RemoteError | ConnectionError>
-    (
-      iface: string,
-      method: string,
-      argsList: Iterable<ReadonlyArray<unknown>>,
-      options?: CallAllOptions & { readonly discard?: false | undefined }
-    ): Effect.Effect<Array<ReadonlyArray<unknown>>, RemoteError.RemoteError | ConnectionError>
-  }
+  readonly callAll: CallAll
   /** Sends an event to the peer. */
   readonly emit: (iface: string, event: string, args?: ReadonlyArray<unknown>) => Effect.Effect<void, ConnectionError>
   /** Asks for a remote interface and gives a proxy of its methods. */
@@ -370,25 +378,15 @@ export const fromParts = (parts: Parts): Connection => {
   }
 
   type CallAllError = RemoteError.RemoteError | ConnectionError
-  function callAll(
-    iface: string,
-    method: string,
-    argsList: Iterable<ReadonlyArray<unknown>>,
-    options: CallAllOptions & { readonly discard: true }
-  ): Effect.Effect<void, CallAllError>
-  function callAll(
-    iface: string,
-    method: string,
-    argsList: Iterable<ReadonlyArray<unknown>>,
-    options?: CallAllOptions & { readonly discard?: false | undefined }
-  ): Effect.Effect<Array<ReadonlyArray<unknown>>, CallAllError>
-  function callAll(
+  // One implementation for both overloads of `CallAll` (they differ in what
+  // `discard` makes of the result).
+  const callAll = ((
     iface: string,
     method: string,
     argsList: Iterable<ReadonlyArray<unknown>>,
     options?: CallAllOptions
-  ): Effect.Effect<Array<ReadonlyArray<unknown>> | void, CallAllError> {
-    return Effect.async<Array<ReadonlyArray<unknown>> | void, CallAllError>((resume) => {
+  ): Effect.Effect<Array<ReadonlyArray<unknown>> | void, CallAllError> =>
+    Effect.async<Array<ReadonlyArray<unknown>> | void, CallAllError>((resume) => {
       const concurrency = Math.max(1, options?.concurrency ?? 100)
       const keep = options?.discard !== true
       const iterator = argsList[Symbol.iterator]()
@@ -433,8 +431,7 @@ export const fromParts = (parts: Parts): Connection => {
         done = true
         for (const id of inFlight) engine.cancel(id)
       })
-    })
-  }
+    })) as CallAll
 
   // Events go into a mailbox a tick's worth at a time (one chunk, which a
   // stream pays for once, not per event); it ends when the connection closes.
