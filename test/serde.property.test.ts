@@ -24,7 +24,11 @@ const number = fc.oneof(
     Number.MIN_SAFE_INTEGER, 1e21, 1e-7, -1e-7, 0.1)
 )
 
-const plainKey = fc.oneof(text, fc.constantFrom("constructor", "prototype", "toString", "a b", "0", "1e3", "$x", "_y", ""))
+// Not "__proto__", which fast-check's strings produce now and then on purpose.
+const plainKey = fc.oneof(
+  text.filter((key) => key !== "__proto__"),
+  fc.constantFrom("constructor", "prototype", "toString", "a b", "0", "1e3", "$x", "_y", "")
+)
 
 // Values with every feature of the format: awkward strings and extreme numbers.
 const values = (key: fc.Arbitrary<string>) => jsonLike({ text, number, key })
