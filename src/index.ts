@@ -19,6 +19,9 @@ export * as ErrorCode from "./wire/ErrorCode.js"
 /** Applications: methods and event handlers offered to the peer. @since 0.1.0 */
 export * as Application from "./Application.js"
 
+/** Typed contracts with Effect Schema: `implement` for servers, `client` for callers. @since 0.1.0 */
+export * as Contract from "./Contract.js"
+
 /** Client and server connections; `connect`. @since 0.1.0 */
 export * as Connection from "./Connection.js"
 
