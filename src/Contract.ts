@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Chunk, type Context, Data, Effect, Either, Layer, type Scope, Schema, Stream } from "effect"
+import { Cause, Channel, Chunk, type Context, Data, Effect, Either, Layer, type Scope, Schema, Stream } from "effect"
 import * as Application from "./Application.js"
 import * as Connection from "./Connection.js"
 import type { ConnectionError, HandshakeError } from "./ConnectionError.js"
@@ -438,23 +438,38 @@ const callMethod = (connection: Connection.Connection, iface: string, name: stri
     })
 }
 
-const eventStream = (connection: Connection.Connection, iface: string, name: string, spec: AnyEvent) => {
-  const decodeArgs = Schema.decodeUnknownEither(spec.args)
-  return connection.events(iface).pipe(
-    Stream.filter((received) => received.event === name),
-    Stream.mapChunksEffect((chunk) => {
-      const out: Array<unknown> = []
-      for (const received of chunk) {
-        const decoded = decodeArgs(received.args)
-        if (Either.isLeft(decoded)) {
-          return Effect.fail(decodeError("InvalidEvent", `Event ${iface}.${name}`, decoded.left))
+// Decodes each chunk of one event's arguments; the events before one that
+// does not decode are still delivered, then the stream fails.
+const decodeEvents = (
+  decode: (args: ReadonlyArray<unknown>) => Either.Either<unknown, unknown>,
+  where: string
+) => {
+  const loop: Channel.Channel<Chunk.Chunk<unknown>, Chunk.Chunk<Connection.RemoteEvent>, ContractError, never> = Channel
+    .readWithCause({
+      onInput: (chunk: Chunk.Chunk<Connection.RemoteEvent>) => {
+        const out: Array<unknown> = []
+        for (const received of chunk) {
+          const decoded = decode(received.args)
+          if (Either.isLeft(decoded)) {
+            return Channel.write(Chunk.unsafeFromArray(out)).pipe(
+              Channel.zipRight(Channel.fail(decodeError("InvalidEvent", `Event ${where}`, decoded.left)))
+            )
+          }
+          out.push(decoded.right)
         }
-        out.push(decoded.right)
-      }
-      return Effect.succeed(Chunk.unsafeFromArray(out))
+        return Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), loop)
+      },
+      onFailure: (cause: Cause.Cause<never>) => Channel.failCause(cause),
+      onDone: () => Channel.void
     })
-  )
+  return loop
 }
+
+const eventStream = (connection: Connection.Connection, iface: string, name: string, spec: AnyEvent) =>
+  connection.events(iface).pipe(
+    Stream.filter((received) => received.event === name),
+    Stream.pipeThroughChannel(decodeEvents(Schema.decodeUnknownEither(spec.args), `${iface}.${name}`))
+  )
 
 /**
  * The typed client of `contract` over a connection to a server of it.

@@ -8,69 +8,7 @@ import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import { Cause, Context, Effect, Exit, Layer, Schema, Stream } from "effect"
 import { type Application, Connection, type ConnectionError, Contract, RemoteError, Server } from "effect-jstp"
 import { captureLogs, portOf, TCP } from "./support/servers.js"
-
-class OutOfStock extends Schema.TaggedError<OutOfStock>()("OutOfStock", {
-  item: Schema.String,
-  left: Schema.Number
-}) {}
-
-class Banned extends Schema.TaggedError<Banned>()("Banned", { until: Schema.DateFromString }) {}
-
-class Odd extends Schema.TaggedError<Odd>()("Odd", {}) {}
-
-class Unrelated extends Schema.TaggedError<Unrelated>()("Unrelated", {}) {}
-
-export const Shop = Contract.make({
-  name: "shop",
-  version: "1.2.0",
-  interfaces: {
-    cart: {
-      methods: {
-        add: Contract.method({
-          params: [Schema.String, Schema.Int.pipe(Schema.positive())],
-          success: Schema.Number,
-          failures: [Contract.failure(OutOfStock, 409), Contract.failure(Banned, 403)]
-        }),
-        totals: Contract.method({ params: [], results: [Schema.Number, Schema.String] }),
-        clear: Contract.method({ params: [Schema.String] }),
-        since: Contract.method({ params: [Schema.DateFromString], success: Schema.DateFromString }),
-        broken: Contract.method({ params: [], success: Schema.Number })
-      },
-      events: {
-        changed: Contract.event(Schema.String, Schema.Int.pipe(Schema.nonNegative()))
-      }
-    }
-  }
-})
-
-class Service extends Context.Tag("test/Stock")<Service, { readonly left: (item: string) => number }>() {}
-
-const cleared: Array<string> = []
-
-const shopApp = Contract.implement(Shop, {
-  cart: {
-    // No annotations: the parameters' types come from the contract.
-    add: (_connection, item, count) =>
-      Effect.gen(function*() {
-        const stock = yield* Service
-        const left = stock.left(item)
-        if (item === "banned") return yield* new Banned({ until: new Date("2030-01-01T00:00:00.000Z") })
-        if (count > left) return yield* new OutOfStock({ item, left })
-        return left - count
-      }),
-    totals: () => Effect.succeed([3, "EUR"] as const),
-    clear: (_connection, cart) => {
-      expectTypeOf(cart).toEqualTypeOf<string>()
-      return Effect.sync(() => void cleared.push(cart))
-    },
-    since: (_connection, date) => Effect.succeed(new Date(date.getTime() + 1000)),
-    // Fails with an error its contract does not declare (the cast stands for
-    // a program whose types lie, e.g. a rejected promise turned into a failure).
-    broken: () => Effect.fail(new Unrelated()) as unknown as Effect.Effect<number>
-  }
-})
-
-const stockLayer = Layer.succeed(Service, { left: (item) => item === "apple" ? 5 : 0 })
+import { Banned, cleared, Odd, OutOfStock, type Service, Shop, shopApp, stockLayer, Unrelated } from "./support/shop.js"
 
 const serveShop = Effect.gen(function*() {
   const server = yield* Server.make({ applications: [shopApp], listen: [TCP] })

@@ -6,10 +6,11 @@
 // Every test closes its connections, then its server.
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Duration, Effect, Fiber, Logger, LogLevel, Stream } from "effect"
-import { Application, Connection, type HandshakeError, RemoteError, Server } from "effect-jstp"
+import { Application, Connection, Contract, type HandshakeError, RemoteError, Server } from "effect-jstp"
 import { EventEmitter } from "node:events"
 import type { AddressInfo } from "node:net"
 import * as Ref from "./support/jstp.js"
+import { cleared, OutOfStock, Shop, shopApp, stockLayer } from "./support/shop.js"
 
 const { jstp } = Ref
 const HOST = "127.0.0.1"
@@ -1012,5 +1013,92 @@ describe("interop B: the reference server, our client", () => {
       expect(connection.isOpen()).toBe(true)
       expect(connection.stats().pending).toBeLessThanOrEqual(1)
       expect(yield* connection.call("app", "echo", ["alive"])).toEqual(["alive"])
+    }))
+})
+
+// A typed contract (src/Contract.ts, fixtures in test/support/shop.ts) with
+// 2.x peers: what decodes works, what does not gets the documented error.
+describe("interop C: typed contracts with 2.3.0 peers", () => {
+  it.scopedLive("the reference client calls a typed server: results, several results, declared failures, bad arguments", () =>
+    Effect.gen(function*() {
+      const server = yield* Server.make({ applications: [shopApp], listen: [tcp(0)] }).pipe(Effect.provide(stockLayer))
+      const port = (server.addresses[0] as { readonly port: number }).port
+      const { connection, proxies } = yield* refConnectAndInspect("shop", port, ["cart"])
+      expect(yield* proxyCall(proxies.cart, "add", "apple", 2)).toEqual([3])
+      expect(yield* proxyCall(proxies.cart, "totals")).toEqual([3, "EUR"])
+      expect(yield* proxyCall(proxies.cart, "clear", "ref-cart")).toEqual([])
+      expect(cleared).toContain("ref-cart")
+      // Encoded values: a date is its string.
+      expect(yield* proxyCall(proxies.cart, "since", "2026-01-01T00:00:00.000Z")).toEqual(["2026-01-01T00:00:01.000Z"])
+      // A declared failure: its code, its tag as the message, its data as info.
+      const outOfStock = yield* Effect.flip(proxyCall(proxies.cart, "add", "pear", 1))
+      expectRefError(outOfStock, 409, "OutOfStock", [{ _tag: "OutOfStock", item: "pear", left: 0 }])
+      const banned = yield* Effect.flip(proxyCall(proxies.cart, "add", "banned", 1))
+      expectRefError(banned, 403, "Banned", [{ _tag: "Banned", until: "2030-01-01T00:00:00.000Z" }])
+      // Arguments that do not decode: 17 with a message; the handler does not run.
+      const before = cleared.length
+      const wrong = yield* Effect.flip(proxyCall(proxies.cart, "clear", 42))
+      expect(wrong).toBeInstanceOf(jstp.RemoteError)
+      expect((wrong as Ref.RemoteError).code).toBe(17)
+      expect((wrong as Ref.RemoteError).message).toContain("Invalid arguments for cart.clear")
+      expect(cleared.length).toBe(before)
+      const negative = yield* Effect.flip(refCall(connection, "cart", "add", ["apple", -3]))
+      expect((negative as Ref.RemoteError).code).toBe(17)
+      // An undeclared failure: 16.
+      expectRefError(yield* Effect.flip(proxyCall(proxies.cart, "broken")), 16, "Internal API error")
+      // Typed events reach the reference's remote proxy.
+      const got = yield* Deferred.make<ReadonlyArray<unknown>>()
+      proxies.cart!.on("changed", (...args: Array<unknown>) => Deferred.unsafeDone(got, Effect.succeed(args)))
+      yield* Contract.emitter(Shop, server.broadcast).cart.changed("apple", 4)
+      expect(yield* awaitValue(got, "cart.changed")).toEqual(["apple", 4])
+    }))
+
+  it.scopedLive("a typed client calls the reference server: decoded results and failures, or ContractError", () =>
+    Effect.gen(function*() {
+      const app = new jstp.Application("shop@1.3.0", {
+        cart: {
+          add: (_c: Ref.Connection, item: string, count: number, callback: Ref.Callback) => {
+            if (item === "pear") return callback([409, "OutOfStock", { _tag: "OutOfStock", item, left: 0 }])
+            if (item === "plum") return callback(new jstp.RemoteError(409, "Out of plums"))
+            if (item === "fig") return callback(new jstp.RemoteError(400, "Not sold here"))
+            if (item === "kiwi") return callback(null, "three")
+            callback(null, 10 - count)
+          },
+          totals: (_c: Ref.Connection, callback: Ref.Callback) => callback(null, 7, "USD"),
+          clear: (_c: Ref.Connection, _cart: string, callback: Ref.Callback) => callback(null),
+          since: (_c: Ref.Connection, date: string, callback: Ref.Callback) => callback(null, date),
+          broken: (_c: Ref.Connection, callback: Ref.Callback) => callback(null, 1)
+        }
+      })
+      const { port, server } = yield* refServer({ applications: [app] })
+      // The client asks for shop@^1.2.0; the reference serves 1.3.0.
+      const shop = yield* Contract.connect(Shop, { address: tcp(port) })
+      expect(yield* shop.methods.cart.add("apple", 2)).toBe(8)
+      expect(yield* shop.methods.cart.totals()).toEqual([7, "USD"])
+      expect(yield* shop.methods.cart.clear("c")).toBeUndefined()
+      const since = yield* shop.methods.cart.since(new Date("2026-02-03T00:00:00.000Z"))
+      expect(since.toISOString()).toBe("2026-02-03T00:00:00.000Z")
+      // A 2.x failure written as the contract declares it is the tagged error.
+      const outOfStock = yield* Effect.flip(shop.methods.cart.add("pear", 1))
+      expect(outOfStock).toBeInstanceOf(OutOfStock)
+      const { _tag, item, left } = outOfStock as OutOfStock
+      expect({ _tag, item, left }).toEqual({ _tag: "OutOfStock", item: "pear", left: 0 })
+      // The declared code without the declared data: ContractError.
+      const plum = yield* Effect.flip(shop.methods.cart.add("plum", 1))
+      expect({ _tag: plum._tag, reason: (plum as Contract.ContractError).reason }).toEqual({ _tag: "ContractError", reason: "InvalidFailure" })
+      // An undeclared code stays a RemoteError.
+      expectOurError(yield* Effect.flip(shop.methods.cart.add("fig", 1)), 400, "Not sold here")
+      const kiwi = yield* Effect.flip(shop.methods.cart.add("kiwi", 1))
+      expect({ _tag: kiwi._tag, reason: (kiwi as Contract.ContractError).reason }).toEqual({ _tag: "ContractError", reason: "InvalidResults" })
+      // The reference's events, decoded; one that does not decode fails the stream.
+      const events = yield* shop.events.cart.changed.pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+      const failing = yield* shop.events.cart.changed.pipe(Stream.drop(1), Stream.runCollect, Effect.either, Effect.fork)
+      yield* Effect.sleep("50 millis")
+      onlyRefConnection(server).emitRemoteEvent("cart", "changed", ["apple", 1])
+      onlyRefConnection(server).emitRemoteEvent("cart", "changed", ["apple", "one"])
+      expect(Chunk.toReadonlyArray(yield* Fiber.join(events))).toEqual([["apple", 1]])
+      const failed = yield* Fiber.join(failing)
+      expect(failed._tag === "Left" ? { _tag: failed.left._tag, reason: failed.left.reason } : failed)
+        .toEqual({ _tag: "ContractError", reason: "InvalidEvent" })
     }))
 })
