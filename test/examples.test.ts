@@ -32,6 +32,18 @@ describe("examples", () => {
     ])
   })
 
+  it("typed-shop calls a typed contract: results, a declared failure caught by tag, several results, a typed event", async () => {
+    const { code, stderr, stdout } = await tsNode("examples/typed-shop.ts")
+    expect(stderr).toBe("")
+    expect(code).toBe(0)
+    expect(stdout.trim().split("\n")).toEqual([
+      "apples left: 1",
+      "out of stock: 1 apple left",
+      "total: 12.5 EUR",
+      "restocked: [ 'pear', 10 ]"
+    ])
+  })
+
   it("npm start serves chat on PORT and WS_PORT, the chat client talks to it over both, Ctrl-C stops it cleanly", async () => {
     const server = spawn(process.execPath, ["--import", "tsx", "examples/chat-server.ts"], {
       cwd: root,
