@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Deferred, Duration, Effect, Layer, Option, PubSub, Runtime, type Scope, Stream } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, PubSub, Runtime, type Scope, Stream } from "effect"
 import * as Application from "./Application.js"
 import * as Connection from "./Connection.js"
 import { type CloseReason, Engine, type HandshakeOutcome } from "./engine/Engine.js"
@@ -73,6 +73,11 @@ export type ServerEvent =
     readonly sessionId: string
     readonly message: string
   }
+  /**
+   * The session store failed (logged as well): a session it could not keep
+   * cannot be restored; one it could not read was refused (error 11).
+   */
+  | { readonly _tag: "SessionStoreFailed"; readonly error: SessionStore.SessionStoreError }
   /** The session store evicted a dropped session (to keep its memory budget): it is no longer restorable. */
   | { readonly _tag: "SessionEvicted"; readonly sessionId: string }
   /** A broadcast did not reach this connection; the others got it. */
@@ -183,6 +188,9 @@ interface Live {
   readonly lifecycle: PubSub.PubSub<Connection.Lifecycle>
 }
 
+// How long closing waits for the session store's writes (the sessions it stores).
+const STORE_CLOSE_TIMEOUT = Duration.seconds(5)
+
 /**
  * Starts the listeners and serves until the scope closes.
  *
@@ -199,15 +207,32 @@ export const make = <R = never>(
     const runtime = yield* Effect.runtime<R>()
     const runSync = Runtime.runSync(runtime)
     const runCallback = Runtime.runCallback(runtime)
+    const runFork = Runtime.runFork(runtime)
     const provided = yield* Effect.serviceOption(SessionStore.SessionStore)
     const store: SessionStore.SessionStore = Option.isSome(provided) ? provided.value : yield* SessionStore.memory()
     const events = yield* PubSub.unbounded<ServerEvent>()
     const publish = (event: ServerEvent) => runSync(PubSub.publish(events, event))
+    // A store that fails is reported, once per failure; the server goes on.
+    const storeFailed = (error: unknown) => {
+      if (!(error instanceof SessionStore.SessionStoreError)) return
+      publish({ _tag: "SessionStoreFailed", error })
+      runSync(Effect.logError(`${error.message}; the session cannot be restored`, error))
+    }
+    // Writes still running when the server closes are waited for (bounded),
+    // so that the sessions the close stores are in the store once it is done.
+    const writes = new Set<Fiber.RuntimeFiber<void, SessionStore.SessionStoreError>>()
+    const write = (effect: Effect.Effect<void, SessionStore.SessionStoreError>) => {
+      const fiber = runFork(effect)
+      writes.add(fiber)
+      fiber.addObserver((exit) => {
+        writes.delete(fiber)
+        if (Exit.isFailure(exit)) Option.map(Cause.failureOption(exit.cause), storeFailed)
+      })
+    }
     const storeInactive = (session: Session) =>
-      runCallback(Effect.zipRight(store.set(session.id, session), store.setInactive(session.id)))
+      write(Effect.zipRight(store.set(session.id, session), store.setInactive(session.id)))
     // An ended session is removed; a store that cannot remove keeps it marked ended.
-    const forget = (session: Session) =>
-      runCallback(store.remove !== undefined ? store.remove(session.id) : store.set(session.id, session))
+    const forget = (session: Session) => write(store.remove !== undefined ? store.remove(session.id) : store.set(session.id, session))
     // Connections with a link, and the sessions of every connection, linked
     // or dropped (until clientExpirationTime), restorable onto their engine.
     // Platform timers, cancelled as the server closes (closeAll, finalizers).
@@ -230,7 +255,14 @@ export const make = <R = never>(
       })
       yield* Effect.addFinalizer(() => Effect.sync(unsubscribe))
     }
-    yield* Effect.addFinalizer(() => Effect.sync(() => core.closeAll()))
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => core.closeAll()).pipe(
+        Effect.zipRight(Fiber.awaitAll([...writes]).pipe(
+          Effect.timeoutFail({ duration: STORE_CLOSE_TIMEOUT, onTimeout: () => writes.size }),
+          Effect.catchAll((left) => Effect.logWarning(`Closing: ${left} session store writes still running after ${Duration.format(STORE_CLOSE_TIMEOUT)}`))
+        ))
+      )
+    )
 
     // A dropped connection whose session is kept: restorable until it expires.
     const onDetached = (entry: Live, reason: CloseReason) => {
@@ -282,7 +314,11 @@ export const make = <R = never>(
             },
             load: (_, sessionId, loaded) =>
               runCallback(store.get(sessionId), {
-                onExit: (exit) => loaded(exit._tag === "Success" && exit.value?.ended !== true ? exit.value : undefined)
+                onExit: (exit) => {
+                  if (Exit.isFailure(exit)) Option.map(Cause.failureOption(exit.cause), storeFailed)
+                  const session = Exit.isSuccess(exit) ? Option.getOrUndefined(exit.value) : undefined
+                  loaded(session?.ended !== true ? session : undefined)
+                }
               }),
             authenticate: options.authPolicy === undefined ? undefined : (application, strategy, credentials, answer) => {
               const policy = options.authPolicy!

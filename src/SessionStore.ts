@@ -4,27 +4,46 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Layer, type Scope } from "effect"
+import * as KeyValueStore from "@effect/platform/KeyValueStore"
+import { Context, Data, Duration, Effect, Either, Layer, Option, Schedule, type Scope } from "effect"
 import { MemorySessions } from "./engine/MemorySessions.js"
-import type { Session } from "./engine/Session.js"
+import { Session } from "./engine/Session.js"
 
 /**
- * A session store. `get` may answer at once or later (any Effect).
+ * A store that failed: it could not be reached or written (`Unavailable`),
+ * or what it held for the session is not a session (`Corrupt`). The server
+ * logs it and reports it as a `SessionStoreFailed` event: a session it
+ * could not keep cannot be restored, and one it could not read is refused
+ * (error 11), as an unknown one is.
+ *
+ * @since 0.1.0
+ */
+export class SessionStoreError extends Data.TaggedError("SessionStoreError")<{
+  readonly reason: "Unavailable" | "Corrupt"
+  readonly operation: "get" | "set" | "setInactive" | "remove"
+  readonly sessionId: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/**
+ * A session store. Its operations may answer at once or later (any Effect).
  *
  * @since 0.1.0
  */
 export interface SessionStore {
-  readonly get: (id: string) => Effect.Effect<Session | undefined>
+  /** The session, if the store has it. */
+  readonly get: (id: string) => Effect.Effect<Option.Option<Session>, SessionStoreError>
   /** Keeps a session (a connection of it closed, or its state changed). */
-  readonly set: (id: string, session: Session) => Effect.Effect<void>
+  readonly set: (id: string, session: Session) => Effect.Effect<void, SessionStoreError>
   /** The session's connection closed. */
-  readonly setInactive: (id: string) => Effect.Effect<void>
+  readonly setInactive: (id: string) => Effect.Effect<void, SessionStoreError>
   /**
    * Forgets a session (the server ended it: it must never be restored).
    * Without it the server stores the session marked `ended`, which it then
    * refuses to restore, if the store keeps that mark.
    */
-  readonly remove?: ((id: string) => Effect.Effect<void>) | undefined
+  readonly remove?: ((id: string) => Effect.Effect<void, SessionStoreError>) | undefined
   /**
    * Subscribes to the sessions the store evicts on its own (to keep a
    * memory budget), so that the server drops them too and reports each;
@@ -75,7 +94,7 @@ export const memory = (options?: MemoryOptions): Effect.Effect<SessionStore, nev
     ),
     (sessions) => Effect.sync(() => sessions.stop())
   ).pipe(Effect.map((sessions): SessionStore => ({
-    get: (id) => Effect.sync(() => sessions.get(id)),
+    get: (id) => Effect.sync(() => Option.fromNullable(sessions.get(id))),
     set: (id, session) => Effect.sync(() => void sessions.set(id, session)),
     setInactive: (id) => Effect.sync(() => sessions.setInactive(id)),
     remove: (id) => Effect.sync(() => void sessions.delete(id)),
@@ -89,3 +108,158 @@ export const memory = (options?: MemoryOptions): Effect.Effect<SessionStore, nev
  */
 export const layerMemory = (options?: MemoryOptions): Layer.Layer<SessionStore> =>
   Layer.scoped(SessionStore, memory(options))
+
+/**
+ * @since 0.1.0
+ */
+export interface KeyValueStoreOptions {
+  /** Prepended to each session id to make its key. Default `"jstp-session:"`. */
+  readonly prefix?: string | undefined
+  /** Sessions inactive this long are no longer restored, and removed. Default 24 hours. */
+  readonly inactiveLifetime?: Duration.DurationInput | undefined
+  /** How often to remove the expired ones. Default 1 hour. */
+  readonly purgeInterval?: Duration.DurationInput | undefined
+}
+
+// What is kept per session: its text (Session#toString) and, once its
+// connection closed, when.
+interface Entry {
+  readonly session: string
+  readonly inactiveSince: number | null
+}
+
+const parseEntry = (text: string): Entry | undefined => {
+  try {
+    const value: unknown = JSON.parse(text)
+    if (typeof value !== "object" || value === null) return undefined
+    const { inactiveSince, session } = value as Record<string, unknown>
+    if (typeof session !== "string" || (inactiveSince !== null && typeof inactiveSince !== "number")) return undefined
+    return { session, inactiveSince }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A store over `@effect/platform`'s `KeyValueStore`: with
+ * `KeyValueStore.layerFileSystem(directory)`, a single server keeps its
+ * sessions on disk, and its clients restore them after a restart. Each
+ * session is one key (its id after `prefix`), plus one key (`prefix` +
+ * `"index"`) listing them for the purge, which removes sessions inactive
+ * longer than `inactiveLifetime`. The store is only touched at connect and
+ * disconnect, never per message.
+ *
+ * @since 0.1.0
+ */
+export const fromKeyValueStore = (
+  options?: KeyValueStoreOptions
+): Effect.Effect<SessionStore, never, KeyValueStore.KeyValueStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    const kv = yield* KeyValueStore.KeyValueStore
+    const prefix = options?.prefix ?? "jstp-session:"
+    const lifetime = Duration.toMillis(options?.inactiveLifetime ?? Duration.hours(24))
+    const indexKey = `${prefix}index`
+    const unavailable = (operation: SessionStoreError["operation"], sessionId: string) => (cause: unknown) =>
+      new SessionStoreError({
+        reason: "Unavailable",
+        operation,
+        sessionId,
+        message: `Session store: ${operation} ${sessionId} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+        cause
+      })
+    const corrupt = (operation: SessionStoreError["operation"], sessionId: string, why: string) =>
+      new SessionStoreError({ reason: "Corrupt", operation, sessionId, message: `Session store: ${sessionId}: ${why}` })
+    // The index changes only as sessions come and go, one writer at a time.
+    const lock = yield* Effect.makeSemaphore(1)
+    const readIndex = kv.get(indexKey).pipe(
+      Effect.map(Option.match({
+        onNone: (): Array<string> => [],
+        onSome: (text) => {
+          const ids: unknown = Either.getOrUndefined(Either.try(() => JSON.parse(text)))
+          return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === "string") : []
+        }
+      }))
+    )
+    const updateIndex = (change: (ids: Set<string>) => boolean) =>
+      lock.withPermits(1)(Effect.gen(function*() {
+        const ids = new Set(yield* readIndex)
+        if (change(ids)) yield* kv.set(indexKey, JSON.stringify([...ids]))
+      }))
+    const readEntry = (operation: SessionStoreError["operation"], id: string) =>
+      kv.get(prefix + id).pipe(
+        Effect.mapError(unavailable(operation, id)),
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.succeed(Option.none<Entry>()),
+          onSome: (text) => {
+            const entry = parseEntry(text)
+            return entry === undefined ? Effect.fail(corrupt(operation, id, "not a stored session")) : Effect.succeed(Option.some(entry))
+          }
+        }))
+      )
+    const expired = (entry: Entry, now: number) => entry.inactiveSince !== null && now - entry.inactiveSince >= lifetime
+    const remove = (id: string) =>
+      kv.remove(prefix + id).pipe(
+        Effect.zipRight(updateIndex((ids) => ids.delete(id))),
+        Effect.mapError(unavailable("remove", id))
+      )
+    const store: SessionStore = {
+      get: (id) =>
+        Effect.gen(function*() {
+          const entry = yield* readEntry("get", id)
+          if (Option.isNone(entry)) return Option.none()
+          if (expired(entry.value, Date.now())) {
+            yield* remove(id)
+            return Option.none()
+          }
+          return Option.some(yield* Effect.try({
+            try: () => Session.fromString(entry.value.session),
+            catch: (cause) => corrupt("get", id, cause instanceof Error ? cause.message : String(cause))
+          }))
+        }),
+      set: (id, session) =>
+        kv.set(prefix + id, JSON.stringify({ session: session.toString(), inactiveSince: null } satisfies Entry)).pipe(
+          Effect.zipRight(updateIndex((ids) => {
+            if (ids.has(id)) return false
+            ids.add(id)
+            return true
+          })),
+          Effect.mapError(unavailable("set", id))
+        ),
+      setInactive: (id) =>
+        Effect.gen(function*() {
+          const entry = yield* readEntry("setInactive", id)
+          if (Option.isNone(entry)) return
+          yield* kv.set(prefix + id, JSON.stringify({ ...entry.value, inactiveSince: Date.now() } satisfies Entry)).pipe(
+            Effect.mapError(unavailable("setInactive", id))
+          )
+        }),
+      remove
+    }
+    // The purge: sessions inactive past their lifetime, and index entries
+    // whose session is gone. A failed round is logged; the next one retries.
+    const purge = Effect.gen(function*() {
+      const now = Date.now()
+      for (const id of yield* readIndex) {
+        const entry = yield* kv.get(prefix + id)
+        const parsed = Option.map(entry, parseEntry)
+        if (Option.isNone(parsed) || parsed.value === undefined || expired(parsed.value, now)) yield* remove(id)
+      }
+    }).pipe(Effect.catchAll((error) => Effect.logWarning("Session store: purge failed; retried later", error)))
+    yield* purge.pipe(
+      Effect.repeat(Schedule.spaced(options?.purgeInterval ?? Duration.hours(1))),
+      Effect.delay(options?.purgeInterval ?? Duration.hours(1)),
+      Effect.interruptible,
+      Effect.forkScoped
+    )
+    return store
+  })
+
+/**
+ * `fromKeyValueStore` as a layer: `SessionStore.layerKeyValueStore().pipe(Layer.provide(KeyValueStore.layerFileSystem(dir)))`
+ * (with `NodeContext.layer` for the file system).
+ *
+ * @since 0.1.0
+ */
+export const layerKeyValueStore = (
+  options?: KeyValueStoreOptions
+): Layer.Layer<SessionStore, never, KeyValueStore.KeyValueStore> => Layer.scoped(SessionStore, fromKeyValueStore(options))

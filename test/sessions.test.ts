@@ -5,6 +5,7 @@
 // API's callWithResend, the server's session cache and SessionStore, client
 // reconnection (schedule, target, lifecycle, buffering while disconnected, the
 // buffer bound) and dead-peer detection by heartbeat.
+import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import {
   Chunk,
@@ -869,7 +870,7 @@ describe("server sessions", () => {
       get: (id) =>
         Effect.zipRight(delay, Effect.sync(() => {
           calls.push("get")
-          return sessions.get(id)
+          return Option.fromNullable(sessions.get(id))
         })),
       set: (id, session) =>
         Effect.sync(() => {
@@ -941,6 +942,11 @@ describe("server sessions", () => {
       expect(calls).toEqual(["set", "setInactive", "set", "setInactive", "get"])
     }))
 
+  it.scopedLive("after clientExpirationTime: restored from SessionStore.layerKeyValueStore (sessions kept as text); buffered messages resent", () =>
+    Effect.asVoid(restoreAfterExpiry((effect) =>
+      Effect.provide(effect, SessionStore.layerKeyValueStore().pipe(Layer.provide(KeyValueStore.layerMemory)))
+    )))
+
   it.scopedLive("after clientExpirationTime: restored from a custom SessionStore that answers synchronously (provideService)", () =>
     Effect.gen(function*() {
       const { calls, sessions, store } = recordingStore("sync")
@@ -957,7 +963,7 @@ describe("server sessions", () => {
     Effect.gen(function*() {
       const texts = new Map<string, string>()
       const store: SessionStore.SessionStore = {
-        get: (id) => Effect.sync(() => Option.getOrUndefined(Option.map(Option.fromNullable(texts.get(id)), Session.fromString))),
+        get: (id) => Effect.sync(() => Option.map(Option.fromNullable(texts.get(id)), Session.fromString)),
         set: (id, session) => Effect.sync(() => void texts.set(id, session.toString())),
         setInactive: () => Effect.void
       }
@@ -970,7 +976,7 @@ describe("server sessions", () => {
       const served = yield* makeServed
       const known = new Session()
       const slow: SessionStore.SessionStore = {
-        get: (id) => Effect.as(Effect.sleep("100 millis"), id === known.id ? known : undefined),
+        get: (id) => Effect.as(Effect.sleep("100 millis"), id === known.id ? Option.some(known) : Option.none()),
         set: () => Effect.void,
         setInactive: () => Effect.void
       }
@@ -1007,7 +1013,7 @@ describe("server sessions", () => {
     Effect.gen(function*() {
       const served = yield* makeServed
       const forgetful: SessionStore.SessionStore = {
-        get: () => Effect.succeed(undefined),
+        get: () => Effect.succeedNone,
         set: () => Effect.void,
         setInactive: () => Effect.void
       }
@@ -1165,11 +1171,11 @@ describe("server sessions", () => {
       yield* store.set(young.id, young)
       yield* store.setInactive(young.id) // inactive for far less than the lifetime
       yield* Effect.sleep("50 millis")
-      expect(yield* store.get(inactive.id)).toBeUndefined()
-      expect(yield* store.get(active.id)).toBe(active)
-      expect(yield* store.get(revived.id)).toBe(revived)
-      expect(yield* store.get(young.id)).toBe(young)
-      expect(yield* store.get("unknown")).toBeUndefined()
+      expect(yield* store.get(inactive.id)).toEqual(Option.none())
+      expect(Option.getOrUndefined(yield* store.get(active.id))).toBe(active)
+      expect(Option.getOrUndefined(yield* store.get(revived.id))).toBe(revived)
+      expect(Option.getOrUndefined(yield* store.get(young.id))).toBe(young)
+      expect(yield* store.get("unknown")).toEqual(Option.none())
     }))
 
   it.scopedLive("layerMemory provides the store under SessionStore.SessionStore, with the same purge", () =>
@@ -1181,8 +1187,8 @@ describe("server sessions", () => {
       yield* store.setInactive(session.id)
       yield* store.set(kept.id, kept)
       yield* Effect.sleep("150 millis")
-      expect(yield* store.get(session.id)).toBeUndefined()
-      expect(yield* store.get(kept.id)).toBe(kept)
+      expect(yield* store.get(session.id)).toEqual(Option.none())
+      expect(Option.getOrUndefined(yield* store.get(kept.id))).toBe(kept)
     }).pipe(Effect.provide(SessionStore.layerMemory({ inactiveLifetime: "50 millis", purgeInterval: "10 millis" }))))
 
   it.live("the in-memory store's purge timer does not keep the process alive", () =>
@@ -1190,7 +1196,7 @@ describe("server sessions", () => {
       const root = fileURLToPath(new URL("..", import.meta.url))
       // The store's scope is never closed: only an unref'd timer lets the process end.
       const script = [
-        "import { Effect, Scope } from \"effect\"",
+        "import { Effect, Option, Scope } from \"effect\"",
         "import * as SessionStore from \"./src/SessionStore.ts\"",
         "import { Session } from \"./src/engine/Session.ts\"",
         "const scope = Effect.runSync(Scope.make())",
@@ -1198,7 +1204,7 @@ describe("server sessions", () => {
         "const session = new Session()",
         "Effect.runSync(store.set(session.id, session))",
         "Effect.runSync(store.setInactive(session.id))",
-        "console.log(\"stored\", Effect.runSync(store.get(session.id)) === session)"
+        "console.log(\"stored\", Option.getOrUndefined(Effect.runSync(store.get(session.id))) === session)"
       ].join("\n")
       const started = Date.now()
       const result = yield* Effect.async<{ readonly code: number | null; readonly killed: boolean; readonly stdout: string; readonly stderr: string }>((resume) => {
