@@ -11,6 +11,7 @@ import * as Connection from "./Connection.js"
 import { type CloseReason, Engine, type HandshakeOutcome } from "./engine/Engine.js"
 import type { ConnectionError } from "./ConnectionError.js"
 import * as Handshake from "./engine/Handshake.js"
+import * as ConnectionHandle from "./internal/ConnectionHandle.js"
 import { ServerCore } from "./engine/ServerCore.js"
 import { platformTimers } from "./engine/SessionCache.js"
 import { Session } from "./engine/Session.js"
@@ -167,18 +168,6 @@ const indexApplications = (applications: ReadonlyArray<AnyApplication>): Map<str
     })
   })
 
-/**
- * The application a handshake asks for (protocol.md §5): no version, the
- * highest; an exact version, that one; a range, the highest in it.
- *
- * @since 0.1.0
- */
-export const selectApplication: (
-  index: Versions.Index<AnyApplication>,
-  name: string,
-  version: string | undefined
-) => AnyApplication | undefined = Versions.select
-
 interface Live {
   readonly id: number
   readonly connection: Connection.Connection
@@ -277,7 +266,7 @@ export const make = <R = never>(
         const framed = yield* accepted.open({ maxMessageSize: options.maxMessageSize })
         const closed = yield* Deferred.make<CloseReason>()
         const lifecycle = yield* PubSub.unbounded<Connection.Lifecycle>()
-        const listeners = Connection.makeListeners()
+        const listeners = ConnectionHandle.makeListeners()
         let current: Live | undefined
         // Where this link's frames go: a restore hands the link to the engine
         // that kept the session.
@@ -287,10 +276,10 @@ export const make = <R = never>(
           let entry: Live | undefined
           Handshake.decide<AnyApplication>(request, {
             select: (name, version) => {
-              const application = selectApplication(index, name, version)
+              const application = Versions.select(index, name, version)
               if (application === undefined) return undefined
               const appInfo = { name: application.name, version: application.version }
-              const connection = Connection.fromParts({ engine, side: "server", remoteAddress, application: appInfo, closed, lifecycle, listeners })
+              const connection = ConnectionHandle.fromParts({ engine, side: "server", remoteAddress, application: appInfo, closed, lifecycle, listeners })
               entry = {
                 id: connection.id,
                 connection,
@@ -355,7 +344,7 @@ export const make = <R = never>(
           maxBuffered: options.maxBuffered,
           maxBufferedBytes: options.maxBufferedBytes,
           onHandshake,
-          onEvent: (iface, event, args) => Connection.deliver(listeners, iface, event, args),
+          onEvent: (iface, event, args) => ConnectionHandle.deliver(listeners, iface, event, args),
           onClose: (reason, cause) => {
             Deferred.unsafeDone(closed, Effect.succeed(reason))
             runSync(PubSub.publish(lifecycle, { _tag: "Closed", reason }))
@@ -419,10 +408,10 @@ export const make = <R = never>(
         Effect.suspend(() => {
           try {
             core.broadcast(iface, event, args, (entry, error) =>
-              publish({ _tag: "BroadcastFailed", connection: entry.connection, iface, event, error: Connection.invalidArgument(error) }))
+              publish({ _tag: "BroadcastFailed", connection: entry.connection, iface, event, error: ConnectionHandle.invalidArgument(error) }))
             return Effect.void
           } catch (error) {
-            return Effect.fail(Connection.invalidArgument(error))
+            return Effect.fail(ConnectionHandle.invalidArgument(error))
           }
         }),
       updateApplications: (applications) =>
