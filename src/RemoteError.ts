@@ -25,6 +25,38 @@ export {
 } from "./wire/ErrorCode.js"
 
 /**
+ * What a RemoteError's code means: one of the codes of protocol.md §7, or
+ * `Application`, a code of the application's own.
+ *
+ * @since 0.1.0
+ */
+export type Reason =
+  | "CallbackLost"
+  | "NoHandshakeResponse"
+  | "AppNotFound"
+  | "AuthFailed"
+  | "InterfaceNotFound"
+  | "InterfaceIncompatible"
+  | "MethodNotFound"
+  | "NotAServer"
+  | "InternalApiError"
+  | "InvalidSignature"
+  | "Application"
+
+const reasons: Readonly<Record<number, Reason>> = {
+  [-1]: "CallbackLost",
+  [-2]: "NoHandshakeResponse",
+  10: "AppNotFound",
+  11: "AuthFailed",
+  12: "InterfaceNotFound",
+  13: "InterfaceIncompatible",
+  14: "MethodNotFound",
+  15: "NotAServer",
+  16: "InternalApiError",
+  17: "InvalidSignature"
+}
+
+/**
  * @since 0.1.0
  */
 export class RemoteError extends Schema.TaggedError<RemoteError>()("RemoteError", {
@@ -39,6 +71,11 @@ export class RemoteError extends Schema.TaggedError<RemoteError>()("RemoteError"
    */
   resendable: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {
+  /** What `code` means (protocol.md §7), `Application` for a code of the application's own. */
+  get reason(): Reason {
+    return Object.hasOwn(reasons, this.code) ? reasons[this.code]! : "Application"
+  }
+
   /** The wire array: `[code]`, or `[code, message, ...info]` when they say more. */
   toJSTP(): Array<unknown> {
     return [...Message.encodeError(ErrorPayload.make(this.code, this.message, this.info))]

@@ -250,6 +250,25 @@ describe("the package's top-level exports", () => {
     expect(() => Session.fromString("not a session")).toThrow(SessionFormatError)
   })
 
+  it("RemoteError.reason names what its code means; a code of the application's own is Application", () => {
+    expect([-1, -2, 10, 11, 12, 13, 14, 15, 16, 17, 0, 1, 42, 409].map((code) => RemoteError.make(code).reason)).toEqual([
+      "CallbackLost",
+      "NoHandshakeResponse",
+      "AppNotFound",
+      "AuthFailed",
+      "InterfaceNotFound",
+      "InterfaceIncompatible",
+      "MethodNotFound",
+      "NotAServer",
+      "InternalApiError",
+      "InvalidSignature",
+      "Application",
+      "Application",
+      "Application",
+      "Application"
+    ])
+  })
+
   it.scopedLive("TransportError, from a dial that finds nobody; CloseReason, from a closed connection", () =>
     Effect.gen(function*() {
       const port = yield* freePort

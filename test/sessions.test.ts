@@ -517,6 +517,9 @@ describe("Session (protocol.md §8)", () => {
       }
       expect(thrown, text).toBeInstanceOf(SessionFormatError)
       expect((thrown as Error).name).toBe("SessionFormatError")
+      const { _tag, reason } = thrown as SessionFormatError
+      // The first three are not JSON at all.
+      expect({ _tag, reason }, text).toEqual({ _tag: "SessionFormatError", reason: variants.indexOf(text) < 3 ? "NotJson" : "MalformedFields" })
     }
   })
 })

@@ -58,7 +58,7 @@ export class Session extends Map<string, unknown> {
     try {
       data = JSON.parse(text)
     } catch (cause) {
-      throw new SessionFormatError(`Not a session: ${(cause as Error).message}`)
+      throw new SessionFormatError("NotJson", `Not a session: ${(cause as Error).message}`)
     }
     const record = (typeof data === "object" && data !== null ? data : {}) as Record<string, unknown>
     const { buffer, guaranteedDeliveredCount, id, latestBufferedMessageId, receivedCount, storage, username } = record
@@ -71,7 +71,7 @@ export class Session extends Map<string, unknown> {
       !isEntries(buffer, (key, value) => isCount(key) && typeof value === "string") ||
       !isEntries(storage, (key) => typeof key === "string")
     ) {
-      throw new SessionFormatError("Not a session: missing or malformed fields")
+      throw new SessionFormatError("MalformedFields", "Not a session: missing or malformed fields")
     }
     const session = new Session(id, username)
     session.guaranteedDeliveredCount = guaranteedDeliveredCount
@@ -130,12 +130,19 @@ export class Session extends Map<string, unknown> {
 }
 
 /**
- * `Session.fromString` was given text that is not a session.
+ * `Session.fromString` was given text that is not a session: not JSON
+ * (`NotJson`), or JSON without a session's fields (`MalformedFields`).
+ * Thrown, as `JSON.parse` throws; `_tag` and `reason` as Effect's errors have.
  *
  * @since 0.1.0
  */
 export class SessionFormatError extends TypeError {
   override readonly name = "SessionFormatError"
+  readonly _tag = "SessionFormatError"
+
+  constructor(readonly reason: "NotJson" | "MalformedFields", message: string) {
+    super(message)
+  }
 }
 
 // A serialized message is a concatenation, which the engine holds as a rope
