@@ -5,7 +5,7 @@
 // cleanly.
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Stream } from "effect"
-import { Application, Connection, RemoteError, Server } from "effect-jstp"
+import { Application, Connection, RemoteError, Server, SessionStore } from "effect-jstp"
 
 const members = new Map<Connection.Connection, string>()
 
@@ -63,6 +63,8 @@ const main = Effect.gen(function*() {
   )
 }).pipe(
   Effect.scoped,
+  // Dropped clients' sessions, kept in memory (restorable for 24 hours).
+  Effect.provide(SessionStore.layerMemory()),
   Effect.onInterrupt(() => Console.log("Stopped: listener closed, connections closed."))
 )
 

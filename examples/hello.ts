@@ -2,7 +2,7 @@
 // typed remote error, inspect, events both ways, and a call from the server
 // to the client's own application.
 import { Console, Effect, Layer, Stream } from "effect"
-import { Application, Connection, RemoteError, Server } from "effect-jstp"
+import { Application, Connection, RemoteError, Server, SessionStore } from "effect-jstp"
 
 const greeter = Application.make({
   name: "greeter@1.0.0",
@@ -35,7 +35,9 @@ const client = Application.make({
   api: { client: { whoAreYou: (_connection: Connection.Connection) => Effect.succeed("hello.ts") } }
 })
 
-const ServerLive = Server.layer({ applications: [greeter], listen: [{ _tag: "Tcp", host: "127.0.0.1", port: 0 }] })
+const ServerLive = Server.layer({ applications: [greeter], listen: [{ _tag: "Tcp", host: "127.0.0.1", port: 0 }] }).pipe(
+  Layer.provide(SessionStore.layerMemory())
+)
 
 // The client dials whatever port the server was given.
 const ClientLive = Layer.unwrapEffect(

@@ -3,7 +3,7 @@
 // types come from the contract), and a typed client as a service under a
 // tag of its own. A declared failure comes back as the same tagged error.
 import { Console, Context, Effect, Layer, Schema, Stream } from "effect"
-import { Contract, Server } from "effect-jstp"
+import { Contract, Server, SessionStore } from "effect-jstp"
 
 class OutOfStock extends Schema.TaggedError<OutOfStock>()("OutOfStock", {
   item: Schema.String,
@@ -46,7 +46,9 @@ const shop = Contract.implement(ShopContract, {
 
 class Shop extends Context.Tag("examples/Shop")<Shop, Contract.Client<typeof ShopContract>>() {}
 
-const ServerLive = Server.layer({ applications: [shop], listen: [{ _tag: "Tcp", host: "127.0.0.1", port: 0 }] })
+const ServerLive = Server.layer({ applications: [shop], listen: [{ _tag: "Tcp", host: "127.0.0.1", port: 0 }] }).pipe(
+  Layer.provide(SessionStore.layerMemory())
+)
 
 // The client dials whatever port the server was given.
 const ShopLive = Layer.unwrapEffect(

@@ -19,7 +19,7 @@
  * `soakClient.work(key, seq, resend)` on each client.
  */
 import { Cause, Duration, Effect, Exit, Logger, LogLevel, Scope, Stream } from "effect"
-import { Application, type Connection, Server } from "effect-jstp"
+import { Application, type Connection, Server, SessionStore } from "effect-jstp"
 import { serve } from "./ipc.js"
 import { CallLedger, Counts, Outcome, Runs } from "./ledger.js"
 import type { FloodInput, FloodResult, KeyReport, MemorySample, ServerConfig, ServerMethods, TrafficConfig } from "./protocol.js"
@@ -141,7 +141,7 @@ const start = async (config: ServerConfig): Promise<{ port: number }> => {
         heartbeatInterval: Duration.millis(config.heartbeatIntervalMs),
         handshakeTimeout: Duration.millis(config.handshakeTimeoutMs),
         maxBuffered: config.maxBuffered
-      }),
+      }).pipe(Effect.provideServiceEffect(SessionStore.SessionStore, SessionStore.memory())),
       scope
     ).pipe(
       // The server logs each ended session as a warning: counted here instead.

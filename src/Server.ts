@@ -181,13 +181,16 @@ interface Live {
 const STORE_CLOSE_TIMEOUT = Duration.seconds(5)
 
 /**
- * Starts the listeners and serves until the scope closes.
+ * Starts the listeners and serves until the scope closes. Sessions of dropped
+ * connections go to the `SessionStore.SessionStore` service: provide
+ * `SessionStore.layerMemory()` (one process), `SessionStore.layerKeyValueStore()`
+ * (on disk, across restarts) or a store of your own.
  *
  * @since 0.1.0
  */
 export const make = <R = never>(
   options: Options<R>
-): Effect.Effect<Server, TransportError | Application.InvalidApplicationError, Scope.Scope | R> =>
+): Effect.Effect<Server, TransportError | Application.InvalidApplicationError, Scope.Scope | R | SessionStore.SessionStore> =>
   Effect.gen(function*() {
     let index = yield* Effect.try({
       try: () => indexApplications(options.applications as ReadonlyArray<AnyApplication>),
@@ -197,8 +200,7 @@ export const make = <R = never>(
     const runSync = Runtime.runSync(runtime)
     const runCallback = Runtime.runCallback(runtime)
     const runFork = Runtime.runFork(runtime)
-    const provided = yield* Effect.serviceOption(SessionStore.SessionStore)
-    const store: SessionStore.SessionStore = Option.isSome(provided) ? provided.value : yield* SessionStore.memory()
+    const store = yield* SessionStore.SessionStore
     const events = yield* PubSub.unbounded<ServerEvent>()
     const publish = (event: ServerEvent) => runSync(PubSub.publish(events, event))
     // A store that fails is reported, once per failure; the server goes on.
@@ -438,5 +440,5 @@ export const make = <R = never>(
  */
 export const layer = <R = never>(
   options: Options<R>
-): Layer.Layer<Server, TransportError | Application.InvalidApplicationError, R> =>
+): Layer.Layer<Server, TransportError | Application.InvalidApplicationError, R | SessionStore.SessionStore> =>
   Layer.scoped(Server, make(options))

@@ -26,7 +26,7 @@ import * as SocketLink from "../src/transport/SocketLink.js"
 import * as WebSocketLink from "../src/transport/WebSocketLink.js"
 import { PROTOCOL } from "../src/transport/WebSocketProtocol.js"
 import { facade, type Jstp, release } from "./support/compat.js"
-import { TCP } from "./support/servers.js"
+import { TCP, withStore } from "./support/servers.js"
 
 const jstp: Jstp = facade
 
@@ -336,7 +336,7 @@ describe("Effect API: a server's events to a client that stops reading", () => {
           const server = yield* Server.make({
             applications: [feed],
             listen: [transport === "TCP" ? TCP : { _tag: "WebSocket", host: HOST, port: 0 }]
-          })
+          }).pipe(withStore)
           const address = server.addresses[0]!
           if (!("port" in address) || address.port === undefined) throw new Error("no port")
           const reader = transport === "TCP"
@@ -450,7 +450,7 @@ describe("a client pipelining large calls to a server that answers as large", ()
         const server = yield* Server.make({
           applications: [echo],
           listen: [transport === "TCP" ? TCP : { _tag: "WebSocket", host: HOST, port: 0 }]
-        })
+        }).pipe(withStore)
         const connection = yield* Connection.connect({ address: server.addresses[0]!, application: "echo" })
         const results = yield* connection.callAll("echo", "echo", range(CALLS).map(() => [LARGE]), { concurrency: CALLS })
         expect(results.length).toBe(CALLS)

@@ -40,7 +40,8 @@ import {
   subscribe,
   takeUntil,
   takeWithin,
-  TCP
+  TCP,
+  withStore
 } from "./support/servers.js"
 
 const jstp: Jstp = facade
@@ -119,7 +120,7 @@ const drainUntil = <A>(
  * and the server side of each.
  */
 const effectSetup = Effect.gen(function*() {
-  const server = yield* Server.make({ applications: [feed], listen: [TCP] })
+  const server = yield* Server.make({ applications: [feed], listen: [TCP] }).pipe(withStore)
   const address = server.addresses[0]!
   const events = yield* subscribe(server.events)
   const a = yield* Connection.connect({ address, application: "feed" })

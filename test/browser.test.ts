@@ -11,6 +11,7 @@ import type * as Net from "node:net"
 import { chromium } from "playwright-core"
 import { Application, type Connection, Server } from "effect-jstp"
 import { findTool, withTool } from "./support/external.js"
+import { withStore } from "./support/servers.js"
 
 // CHROMIUM_PATH, Debian's, or installed now (root with apt); else skipped with why.
 const chromiumFound = findTool({ name: "chromium", envVar: "CHROMIUM_PATH", paths: ["/usr/bin/chromium"], pkg: "chromium" })
@@ -85,7 +86,7 @@ describe("browser build in headless Chromium", () => {
       const server = yield* Server.make({
         applications: [calc],
         listen: [{ _tag: "WebSocket", server: http.server, path: "/jstp", port: 0 }]
-      })
+      }).pipe(withStore)
       const restored = yield* Stream.runCount(
         Stream.takeUntil(Stream.filter(server.events, (event) => event._tag === "Restored"), () => true)
       ).pipe(Effect.fork)

@@ -3,6 +3,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Stream } from "effect"
 import { Application, Connection, RemoteError, Server } from "effect-jstp"
+import { withStore } from "./support/servers.js"
 
 const setup = (maxInFlight: { current: number; peak: number }, gate?: Deferred.Deferred<void>) =>
   Effect.gen(function*() {
@@ -23,7 +24,7 @@ const setup = (maxInFlight: { current: number; peak: number }, gate?: Deferred.D
         }
       }
     })
-    const server = yield* Server.make({ applications: [app], listen: [{ _tag: "Tcp", host: "127.0.0.1", port: 0 }] })
+    const server = yield* Server.make({ applications: [app], listen: [{ _tag: "Tcp", host: "127.0.0.1", port: 0 }] }).pipe(withStore)
     const connection = yield* Connection.connect({ address: server.addresses[0]!, application: "calc" })
     return { server, connection }
   })

@@ -15,6 +15,7 @@ import * as Proxy from "./support/proxy.js"
 import * as Servers from "./support/servers.js"
 import { root } from "./support/run.js"
 import { findTool, withTool } from "./support/external.js"
+import { withStore } from "./support/servers.js"
 
 // The terminal tests run the CLI on a pseudo-terminal made by util-linux `script`.
 const script = findTool({ name: "script", pkg: "bsdutils" })
@@ -67,7 +68,7 @@ interface Running {
 const serve = async (listen: Server.Options["listen"], options: Partial<Server.Options> = {}): Promise<Running> => {
   const scope = Effect.runSync(Scope.make())
   const server = await Effect.runPromise(
-    Server.make({ applications: [calc], listen, ...options }).pipe(Scope.extend(scope))
+    Server.make({ applications: [calc], listen, ...options }).pipe(withStore, Scope.extend(scope))
   )
   return { server, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }

@@ -4,6 +4,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, ExecutionStrategy, Exit, Fiber, Scope } from "effect"
 import { Application, Connection, Server } from "effect-jstp"
+import { withStore } from "./support/servers.js"
 
 const app = Application.make({ name: "calc", api: { calc: { add: (_c: Connection.Connection, a: number, b: number) => Effect.succeed(a + b) } } })
 
@@ -20,7 +21,7 @@ describe("connections opened and closed by different fibers", () => {
   for (const kind of ["Tcp", "WebSocket"] as const) {
     it.scopedLive(`leave the closing fiber's FiberRefs as they were (${kind}, 60 connections)`, () =>
       Effect.gen(function*() {
-        const server = yield* Server.make({ applications: [app], listen: [{ _tag: kind, host: "127.0.0.1", port: 0 }] })
+        const server = yield* Server.make({ applications: [app], listen: [{ _tag: kind, host: "127.0.0.1", port: 0 }] }).pipe(withStore)
         const address = server.addresses[0]!
         const outer = yield* Scope.make()
         const before = yield* longestStack

@@ -7,11 +7,11 @@
 import { describe, expect, expectTypeOf, it } from "@effect/vitest"
 import { Cause, Context, Effect, Exit, Layer, Schema, Stream } from "effect"
 import { type Application, Connection, type ConnectionError, Contract, RemoteError, Server } from "effect-jstp"
-import { captureLogs, portOf, TCP } from "./support/servers.js"
+import { captureLogs, portOf, TCP, withStore } from "./support/servers.js"
 import { Banned, cleared, Odd, OutOfStock, type Service, Shop, shopApp, stockLayer, Unrelated } from "./support/shop.js"
 
 const serveShop = Effect.gen(function*() {
-  const server = yield* Server.make({ applications: [shopApp], listen: [TCP] })
+  const server = yield* Server.make({ applications: [shopApp], listen: [TCP] }).pipe(withStore)
   return { server, port: portOf(server.addresses[0]) }
 }).pipe(Effect.provide(stockLayer))
 
@@ -125,7 +125,7 @@ describe("Contract", () => {
           }
         }
       )
-      const server = yield* Server.make({ applications: [liar], listen: [TCP] })
+      const server = yield* Server.make({ applications: [liar], listen: [TCP] }).pipe(withStore)
       const shop = yield* Contract.connect(Shop, { address: address(portOf(server.addresses[0])) })
       const results = yield* shop.methods.cart.since(new Date(0)).pipe(Effect.flip)
       expect(results).toBeInstanceOf(Contract.ContractError)

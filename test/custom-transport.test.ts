@@ -26,6 +26,7 @@ import {
   waitFor
 } from "./support/compat.js"
 import { mdsf } from "./support/reference.js"
+import { withStore } from "./support/servers.js"
 
 afterEach(release)
 
@@ -193,7 +194,7 @@ describe("Effect API: a { _tag: \"Transport\" } address", () => {
 
   it.scopedLive("dials through the transport `open` makes: calls work, and each dial opens a new one", () =>
     Effect.gen(function*() {
-      const server = yield* Server.make({ applications: [effectCalc], listen: [{ _tag: "Tcp", host: HOST, port: 0 }] })
+      const server = yield* Server.make({ applications: [effectCalc], listen: [{ _tag: "Tcp", host: HOST, port: 0 }] }).pipe(withStore)
       const address = server.addresses[0]!
       const port = address._tag === "Tcp" ? address.port : 0
       const opened: Array<NulTransport> = []

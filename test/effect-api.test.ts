@@ -17,6 +17,7 @@ import {
   Server,
   Session,
   SessionFormatError,
+  SessionStore,
   TransportError
 } from "effect-jstp"
 import {
@@ -30,10 +31,11 @@ import {
   rawServer,
   receiveWhile,
   subscribe,
-  TCP,
   takeUntil,
   takeWithin,
-  unixAddress
+  TCP,
+  unixAddress,
+  withStore
 } from "./support/servers.js"
 
 type Conn = Connection.Connection
@@ -133,7 +135,7 @@ const setup = (options: {
   readonly inbox?: Queue.Queue<{ readonly text: string; readonly side: string }>
 } = {}) =>
   Effect.gen(function*() {
-    const server = yield* Server.make({ applications: [calc(options)], listen: [TCP] })
+    const server = yield* Server.make({ applications: [calc(options)], listen: [TCP] }).pipe(withStore)
     const connection = yield* connectTo(server)
     return { server, connection }
   })
@@ -229,11 +231,11 @@ describe("Application.make", () => {
   it.scopedLive("Server.make refuses two instances of the same name and version", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(
-        Server.make({ applications: [versioned("1.0.0"), versioned("1.0.0")], listen: [TCP] })
+        Server.make({ applications: [versioned("1.0.0"), versioned("1.0.0")], listen: [TCP] }).pipe(withStore)
       )
       expect(error).toBeInstanceOf(Application.InvalidApplicationError)
       // A tagged error: catchTag reaches it, with its reason.
-      const caught = yield* Server.make({ applications: [versioned("1.0.0"), versioned("1.0.0")], listen: [TCP] }).pipe(
+      const caught = yield* Server.make({ applications: [versioned("1.0.0"), versioned("1.0.0")], listen: [TCP] }).pipe(withStore, 
         Effect.as("served"),
         Effect.catchTag("InvalidApplicationError", (error) => Effect.succeed(error.reason))
       )
@@ -432,7 +434,7 @@ describe.each(transports)("Connection over $name", ({ listen }) => {
   } = {}) =>
     Effect.gen(function*() {
       const address = yield* listen
-      const server = yield* Server.make({ applications: [calc(options)], listen: [address] })
+      const server = yield* Server.make({ applications: [calc(options)], listen: [address] }).pipe(withStore)
       expect(addressOf(server)._tag).toBe(address._tag)
       const connection = yield* connectTo(server)
       return { server, connection }
@@ -513,7 +515,7 @@ describe.each(transports)("Connection over $name", ({ listen }) => {
           }
         })],
         listen: [address]
-      })
+      }).pipe(withStore)
       const connection = yield* connectTo(server, { onEvent: (event) => void seen.push(`${event.iface}.${event.event} ${JSON.stringify(event.args)}`) })
       const stream = yield* collect(connection.events("chat"))
       expect(yield* connection.call("calc", "announce", [])).toEqual(["done"])
@@ -562,7 +564,7 @@ describe.each(transports)("Connection over $name", ({ listen }) => {
   it.scopedLive("closing the scope closes the connection; the server sees Disconnected", () =>
     Effect.gen(function*() {
       const address = yield* listen
-      const server = yield* Server.make({ applications: [calc()], listen: [address] })
+      const server = yield* Server.make({ applications: [calc()], listen: [address] }).pipe(withStore)
       const events = yield* subscribe(server.events)
       const scope = yield* Scope.make()
       const connection = yield* connectTo(server).pipe(Scope.extend(scope))
@@ -580,7 +582,7 @@ describe.each(transports)("Connection over $name", ({ listen }) => {
 describe("Server.subscribe", () => {
   it.scopedLive("keeps what happens before its stream first runs: a connection that came and went", () =>
     Effect.gen(function*() {
-      const server = yield* Server.make({ applications: [calc()], listen: [TCP] })
+      const server = yield* Server.make({ applications: [calc()], listen: [TCP] }).pipe(withStore)
       const subscribed = yield* server.subscribe
       const late = server.events
       yield* Effect.scoped(Effect.gen(function*() {
@@ -610,7 +612,7 @@ describe("server → client calls", () => {
 
   it.scopedLive("the server calls the client's application", () =>
     Effect.gen(function*() {
-      const server = yield* Server.make({ applications: [calc()], listen: [TCP] })
+      const server = yield* Server.make({ applications: [calc()], listen: [TCP] }).pipe(withStore)
       const events = yield* subscribe(server.events)
       const connection = yield* connectTo(server, { client: clientApp })
       const { connection: fromEvent } = yield* takeUntil(events, isEvent("Connected"), "Connected")
@@ -639,7 +641,7 @@ describe("server → client calls", () => {
 describe("handshake", () => {
   it.scopedLive("an unknown application is Rejected with 10, and the server reports HandshakeFailed", () =>
     Effect.gen(function*() {
-      const server = yield* Server.make({ applications: [calc()], listen: [TCP] })
+      const server = yield* Server.make({ applications: [calc()], listen: [TCP] }).pipe(withStore)
       const events = yield* subscribe(server.events)
       const error = yield* Effect.flip(Connection.connect({ address: addressOf(server), application: "nope" }))
       expectHandshakeError(error, "Rejected", 10)
@@ -654,7 +656,7 @@ describe("handshake", () => {
       const server = yield* Server.make({
         applications: [versioned("1.0.0"), versioned("2.0.0"), versioned("1.5.0")],
         listen: [TCP]
-      })
+      }).pipe(withStore)
       const address = addressOf(server)
       const latest = yield* Connection.connect({ address, application: "calc" })
       expect(yield* versionOf(latest)).toBe("2.0.0")
@@ -706,7 +708,7 @@ describe("handshake", () => {
 
   describe("login", () => {
     const policyServer = (authPolicy: Server.AuthPolicy | undefined) =>
-      Server.make({ applications: [calc()], listen: [TCP], authPolicy })
+      Server.make({ applications: [calc()], listen: [TCP], authPolicy }).pipe(withStore)
     const login = { _tag: "Login", login: "ada", password: "secret" } as const
 
     it.scopedLive("a policy answering a username logs the connection in as that user", () =>
@@ -824,7 +826,7 @@ describe("handshake", () => {
 
   it.scopedLive("the server closes a socket that sends no handshake within handshakeTimeout", () =>
     Effect.gen(function*() {
-      const server = yield* Server.make({ applications: [calc()], listen: [TCP], handshakeTimeout: "200 millis" })
+      const server = yield* Server.make({ applications: [calc()], listen: [TCP], handshakeTimeout: "200 millis" }).pipe(withStore)
       const events = yield* subscribe(server.events)
       const started = Date.now()
       const peer = yield* rawConnect(portOf(addressOf(server)))
@@ -843,7 +845,7 @@ describe("handshake", () => {
 describe("Server", () => {
   it.scopedLive("events: Connected, Disconnected, HandshakeFailed in order", () =>
     Effect.gen(function*() {
-      const server = yield* Server.make({ applications: [calc()], listen: [TCP] })
+      const server = yield* Server.make({ applications: [calc()], listen: [TCP] }).pipe(withStore)
       const events = yield* subscribe(server.events)
       const scope = yield* Scope.make()
       yield* connectTo(server).pipe(Scope.extend(scope))
@@ -861,7 +863,7 @@ describe("Server", () => {
 
   it.scopedLive("connections() lists handshaked connections only", () =>
     Effect.gen(function*() {
-      const server = yield* Server.make({ applications: [calc()], listen: [TCP] })
+      const server = yield* Server.make({ applications: [calc()], listen: [TCP] }).pipe(withStore)
       expect(server.connections()).toEqual([])
       const peer = yield* rawConnect(portOf(addressOf(server)))
       const a = yield* connectTo(server)
@@ -878,7 +880,7 @@ describe("Server", () => {
 
   it.scopedLive("broadcast reaches every connection", () =>
     Effect.gen(function*() {
-      const server = yield* Server.make({ applications: [calc()], listen: [TCP] })
+      const server = yield* Server.make({ applications: [calc()], listen: [TCP] }).pipe(withStore)
       const a = yield* connectTo(server)
       const b = yield* connectTo(server)
       const qa = yield* collect(a.events("news"))
@@ -895,7 +897,7 @@ describe("Server", () => {
 
   it.scopedLive("updateApplications + updateConnectionsApi move ranges, keep exact versions, stay in the major", () =>
     Effect.gen(function*() {
-      const server = yield* Server.make({ applications: [versioned("1.0.0"), versioned("2.1.0")], listen: [TCP] })
+      const server = yield* Server.make({ applications: [versioned("1.0.0"), versioned("2.1.0")], listen: [TCP] }).pipe(withStore)
       const address = addressOf(server)
       const ranged = yield* Connection.connect({ address, application: "calc@^1.0.0" })
       const exact = yield* Connection.connect({ address, application: "calc@1.0.0" })
@@ -929,7 +931,7 @@ describe("Server", () => {
   it.scopedLive("closing the server's scope closes its connections and listener", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const server = yield* Server.make({ applications: [calc()], listen: [TCP] }).pipe(Scope.extend(scope))
+      const server = yield* Server.make({ applications: [calc()], listen: [TCP] }).pipe(withStore, Scope.extend(scope))
       const a = yield* connectTo(server)
       const b = yield* connectTo(server)
       expect(yield* a.call("calc", "add", [1, 2])).toEqual([3])
@@ -945,7 +947,7 @@ describe("Server", () => {
   it.scopedLive("a pending call fails with Closed when the server goes away", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const server = yield* Server.make({ applications: [calc()], listen: [TCP] }).pipe(Scope.extend(scope))
+      const server = yield* Server.make({ applications: [calc()], listen: [TCP] }).pipe(withStore, Scope.extend(scope))
       const connection = yield* connectTo(server)
       const pending = yield* Effect.fork(connection.call("calc", "hang"))
       yield* eventually(Effect.sync(() => connection.stats().pending), (n) => n === 1, "the call to be pending")
@@ -955,7 +957,7 @@ describe("Server", () => {
     }))
 
   it.live("Server.layer and Connection.layer compose", () => {
-    const ServerLive = Server.layer({ applications: [calc()], listen: [TCP] })
+    const ServerLive = Server.layer({ applications: [calc()], listen: [TCP] }).pipe(Layer.provide(SessionStore.layerMemory()))
     const ClientLive = Layer.unwrapEffect(
       Effect.map(Server.Server, (server) => Connection.layer({ address: addressOf(server), application: "calc@^1.0.0" }))
     )
@@ -1072,7 +1074,7 @@ describe("per-call timeout and interruption", () => {
 describe("heartbeat", () => {
   it.scopedLive("the server pings a handshaked client every heartbeatInterval", () =>
     Effect.gen(function*() {
-      const server = yield* Server.make({ applications: [calc()], listen: [TCP], heartbeatInterval: "30 millis" })
+      const server = yield* Server.make({ applications: [calc()], listen: [TCP], heartbeatInterval: "30 millis" }).pipe(withStore)
       const peer = yield* rawConnect(portOf(addressOf(server)))
       yield* rawHandshake(peer)
       const first = yield* takeWithin(peer.frames, "first ping")
@@ -1126,7 +1128,7 @@ describe("heartbeat", () => {
 
 describe("bad input never crashes the server", () => {
   const start = Effect.gen(function*() {
-    const server = yield* Server.make({ applications: [calc()], listen: [TCP] })
+    const server = yield* Server.make({ applications: [calc()], listen: [TCP] }).pipe(withStore)
     const bystander = yield* connectTo(server)
     const peer = yield* rawConnect(portOf(addressOf(server)))
     return { server, bystander, peer }
@@ -1264,7 +1266,7 @@ describe("typed errors", () => {
 
   it.scopedLive("a rejected handshake carries the server's RemoteError as its cause", () =>
     Effect.gen(function*() {
-      const server = yield* Server.make({ applications: [calc()], listen: [TCP] })
+      const server = yield* Server.make({ applications: [calc()], listen: [TCP] }).pipe(withStore)
       const error = yield* Effect.flip(Connection.connect({ address: addressOf(server), application: "nope" }))
       expectHandshakeError(error, "Rejected", 10)
       expect(error.message).toBe("Application not found")

@@ -20,6 +20,7 @@ import { createRequire } from "node:module"
 import type * as Net from "node:net"
 import { Session } from "../src/engine/Session.js"
 import * as Proxy from "./support/proxy.js"
+import { withStore } from "./support/servers.js"
 
 const HOST = "127.0.0.1"
 
@@ -242,7 +243,7 @@ const ourCalc = (options: { readonly clientExpirationTime?: Duration.DurationInp
       }
     }
   })
-  const server = yield* Server.make({ ...options, applications: [application], listen: [{ _tag: "Tcp", host: HOST, port: 0 }] })
+  const server = yield* Server.make({ ...options, applications: [application], listen: [{ _tag: "Tcp", host: HOST, port: 0 }] }).pipe(withStore)
   const proxy = yield* Proxy.make(portOf(server))
   return { server, proxy, log, state, reached, gate }
 })

@@ -11,6 +11,7 @@ import { EventEmitter } from "node:events"
 import type { AddressInfo } from "node:net"
 import * as Ref from "./support/jstp.js"
 import { cleared, OutOfStock, Shop, shopApp, stockLayer } from "./support/shop.js"
+import { withStore } from "./support/servers.js"
 
 const { jstp } = Ref
 const HOST = "127.0.0.1"
@@ -145,7 +146,7 @@ const refConnectError = (app: string, port: number, client: Ref.Client = {}) =>
 
 /** Our server on 127.0.0.1, an ephemeral port. */
 const ourServer = (options: Omit<Server.Options<never>, "listen">) =>
-  Effect.map(Server.make({ ...options, listen: [tcp(0)] }), (server) => {
+  Effect.map(Server.make({ ...options, listen: [tcp(0)] }).pipe(withStore), (server) => {
     const address = server.addresses[0]
     if (address?._tag !== "Tcp") throw new Error("Expected a TCP address")
     return { server, port: address.port }
@@ -1021,7 +1022,7 @@ describe("interop B: the reference server, our client", () => {
 describe("interop C: typed contracts with 2.3.0 peers", () => {
   it.scopedLive("the reference client calls a typed server: results, several results, declared failures, bad arguments", () =>
     Effect.gen(function*() {
-      const server = yield* Server.make({ applications: [shopApp], listen: [tcp(0)] }).pipe(Effect.provide(stockLayer))
+      const server = yield* Server.make({ applications: [shopApp], listen: [tcp(0)] }).pipe(withStore, Effect.provide(stockLayer))
       const port = (server.addresses[0] as { readonly port: number }).port
       const { connection, proxies } = yield* refConnectAndInspect("shop", port, ["cart"])
       expect(yield* proxyCall(proxies.cart, "add", "apple", 2)).toEqual([3])

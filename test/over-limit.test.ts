@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import { Application, Server } from "effect-jstp"
 import * as Net from "node:net"
 import { facade, HOST, reference, release, serve } from "./support/compat.js"
+import { withStore } from "./support/servers.js"
 
 afterEach(release)
 
@@ -36,7 +37,7 @@ const calc = Application.make({ name: "calc", api: { calc: { echo: (_connection:
 describe("a message over the limit", () => {
   it.scopedLive("the Effect server ends the link: the peer sees a close, not a reset", () =>
     Effect.gen(function*() {
-      const server = yield* Server.make({ applications: [calc], listen: [{ _tag: "Tcp", host: HOST, port: 0 }] })
+      const server = yield* Server.make({ applications: [calc], listen: [{ _tag: "Tcp", host: HOST, port: 0 }] }).pipe(withStore)
       const address = server.addresses[0]!
       const seen = yield* Effect.promise(() => sendOverLimit(address._tag === "Tcp" ? address.port : 0))
       expect(seen).toEqual({ ended: true, error: undefined })

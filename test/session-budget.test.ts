@@ -9,6 +9,7 @@ import * as Net from "node:net"
 import { MemorySessions } from "../src/engine/MemorySessions.js"
 import { Session } from "../src/engine/Session.js"
 import { facade, HOST, recordEvents, release, serve, waitFor } from "./support/compat.js"
+import { withStore } from "./support/servers.js"
 
 afterEach(release)
 
@@ -114,7 +115,7 @@ describe("a server over the budget", () => {
   it.scopedLive("the Effect API: SessionStore.layerMemory({ maxInactiveBytes }) evicts, the server reports SessionEvicted", () =>
     Effect.gen(function*() {
       const calc = Application.make({ name: "calc", api: { calc: {} } })
-      const server = yield* Server.make({ applications: [calc], listen: [{ _tag: "Tcp", host: HOST, port: 0 }] }).pipe(
+      const server = yield* Server.make({ applications: [calc], listen: [{ _tag: "Tcp", host: HOST, port: 0 }] }).pipe(withStore, 
         Effect.provideServiceEffect(SessionStore.SessionStore, SessionStore.memory({ maxInactiveBytes: 3_000 }))
       )
       const address = server.addresses[0]!

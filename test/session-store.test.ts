@@ -10,7 +10,7 @@ import { Application, Connection, Server, Session, SessionStore } from "effect-j
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { captureLogs, eventually, portOf, rawConnect, TCP } from "./support/servers.js"
+import { captureLogs, eventually, portOf, rawConnect, TCP, withStore } from "./support/servers.js"
 
 const app = Application.make({
   name: "calc",
@@ -35,7 +35,7 @@ const serverWith = <E>(store: Layer.Layer<SessionStore.SessionStore, E>, port = 
   Effect.gen(function*() {
     const scope = yield* Scope.make()
     const context = yield* Layer.buildWithScope(store, scope)
-    const server = yield* Server.make({ applications: [app], listen: [{ ...TCP, port }] }).pipe(
+    const server = yield* Server.make({ applications: [app], listen: [{ ...TCP, port }] }).pipe(withStore, 
       Effect.provide(context),
       Scope.extend(scope)
     )

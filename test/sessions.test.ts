@@ -50,6 +50,7 @@ import {
   SESSION_ID
 } from "./support/memory-link.js"
 import * as Proxy from "./support/proxy.js"
+import { withStore } from "./support/servers.js"
 
 type Conn = Connection.Connection
 type Lifecycle = Connection.Lifecycle
@@ -255,7 +256,7 @@ type ServerOptions = Omit<Server.Options<never>, "applications" | "listen">
 /** Our server with `calc`, and a proxy in front of it. */
 const serve = (served: Served, options: ServerOptions = {}) =>
   Effect.gen(function*() {
-    const server = yield* Server.make({ ...options, applications: [calc(served)], listen: [LISTEN] })
+    const server = yield* Server.make({ ...options, applications: [calc(served)], listen: [LISTEN] }).pipe(withStore)
     const proxy = yield* Proxy.make(portOf(server))
     return { server, proxy }
   })
@@ -1064,7 +1065,7 @@ describe("server sessions", () => {
     Effect.gen(function*() {
       const served = yield* makeServed
       const first = yield* Effect.scopeWith((scope) => Scope.fork(scope, ExecutionStrategy.sequential))
-      const old = yield* Server.make({ applications: [calc(served)], listen: [LISTEN] }).pipe(Scope.extend(first))
+      const old = yield* Server.make({ applications: [calc(served)], listen: [LISTEN] }).pipe(withStore, Scope.extend(first))
       const proxy = yield* Proxy.make(portOf(old))
       const connection = yield* open(proxy)
       const life = yield* record(connection.lifecycle)
@@ -1076,7 +1077,7 @@ describe("server sessions", () => {
       yield* cutOff(proxy)
       yield* Scope.close(first, Exit.void)
       const restarted = yield* makeServed
-      const next = yield* Server.make({ applications: [calc(restarted)], listen: [LISTEN] })
+      const next = yield* Server.make({ applications: [calc(restarted)], listen: [LISTEN] }).pipe(withStore)
       proxy.retarget(portOf(next))
       yield* reopen(proxy)
 

@@ -7,6 +7,7 @@ import { Effect, Stream } from "effect"
 import { Application, Server } from "effect-jstp"
 import * as Net from "node:net"
 import { facade, HOST, recordEvents, release, serve, waitFor } from "./support/compat.js"
+import { withStore } from "./support/servers.js"
 
 afterEach(release)
 
@@ -48,7 +49,7 @@ describe("a client that does not keep up", () => {
   it.scopedLive("the Effect server ends its session at the bound: one SessionOverflow, the link closed, no restore", () =>
     Effect.gen(function*() {
       const calc = Application.make({ name: "calc", api: { calc: {} } })
-      const server = yield* Server.make({ applications: [calc], listen: [{ _tag: "Tcp", host: HOST, port: 0 }], maxBuffered: LIMIT })
+      const server = yield* Server.make({ applications: [calc], listen: [{ _tag: "Tcp", host: HOST, port: 0 }], maxBuffered: LIMIT }).pipe(withStore)
       const address = server.addresses[0]!
       const port = address._tag === "Tcp" ? address.port : 0
       const overflows: Array<Server.ServerEvent> = []

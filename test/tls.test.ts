@@ -7,6 +7,7 @@ import type * as tls from "node:tls"
 import { Application, Connection, Server } from "effect-jstp"
 import { type Certificate, makeCertificate } from "./support/certificate.js"
 import { quietly } from "./support/reference.js"
+import { withStore } from "./support/servers.js"
 
 type Callback = (error: unknown, ...results: Array<unknown>) => void
 interface RefConnection {
@@ -34,7 +35,7 @@ const calc = Application.make({
 })
 
 const ourServer = Effect.suspend(() =>
-  Server.make({ applications: [calc], listen: [{ _tag: "Tls", host: "127.0.0.1", port: 0, tls: certificate }] }))
+  Server.make({ applications: [calc], listen: [{ _tag: "Tls", host: "127.0.0.1", port: 0, tls: certificate }] }).pipe(withStore))
 
 const portOf = (server: Server.Server): number => {
   const address = server.addresses[0]!

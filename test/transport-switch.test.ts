@@ -9,6 +9,7 @@ import { Application, Connection, type ConnectionError, type RemoteError, Server
 import jstp from "effect-jstp/compat"
 import WebSocket from "ws"
 import * as Proxy from "./support/proxy.js"
+import { withStore } from "./support/servers.js"
 
 type Conn = Connection.Connection
 type Lifecycle = Connection.Lifecycle
@@ -122,7 +123,7 @@ const serveBoth = (served: Served, gate: Gate) =>
         { _tag: "Tcp", host: HOST, port: 0 },
         { _tag: "WebSocket", host: HOST, port: 0, originCheck: gate.originCheck }
       ]
-    })
+    }).pipe(withStore)
     const [tcp, ws] = server.addresses
     if (tcp?._tag !== "Tcp" || ws?._tag !== "WebSocket") throw new Error(`unexpected addresses ${JSON.stringify(server.addresses)}`)
     // Closed by the test, or at the latest with the test's scope.

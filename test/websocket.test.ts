@@ -12,6 +12,7 @@ import type { Duplex } from "node:stream"
 import WebSocket from "ws"
 import { type Certificate, makeCertificate } from "./support/certificate.js"
 import { quietly } from "./support/reference.js"
+import { withStore } from "./support/servers.js"
 
 type Conn = Connection.Connection
 type Callback = (error: unknown, ...results: Array<unknown>) => void
@@ -122,7 +123,7 @@ type ServerOptions = Omit<Server.Options<never>, "applications" | "listen">
 
 /** Our server over ws on 127.0.0.1 (port 0), with `calc`. */
 const serveWs = (served: Served, listen: Partial<Omit<Extract<Server.Options["listen"][number], { _tag: "WebSocket" }>, "_tag">> = {}, options: ServerOptions = {}) =>
-  Server.make({ ...options, applications: [calc(served)], listen: [{ _tag: "WebSocket", host: HOST, port: 0, ...listen }] })
+  Server.make({ ...options, applications: [calc(served)], listen: [{ _tag: "WebSocket", host: HOST, port: 0, ...listen }] }).pipe(withStore)
 
 /** A plain HTTP GET: the status and the body. */
 const httpGet = (port: number, path = "/") =>

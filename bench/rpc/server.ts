@@ -22,7 +22,7 @@
 // all are issued; then it answers Broadcasted. It answers Usage requests with
 // its CPU time and exits after Close (or when the parent goes).
 import { Effect, Runtime } from "effect"
-import { Application, type Connection, Server } from "effect-jstp"
+import { Application, type Connection, Server, SessionStore } from "effect-jstp"
 import { Application as CompatApplication, net as compatNet } from "effect-jstp/compat"
 import * as Floor from "./floor.js"
 import { isImpl, isParentMessage, type ServerMessage } from "./ipc.js"
@@ -96,7 +96,7 @@ const serveOurs = (handler: "callback" | "effect"): Promise<void> => {
     const server = yield* Server.make({
       applications: [application],
       listen: [{ _tag: "Tcp", host: "127.0.0.1", port: 0 }, { _tag: "WebSocket", host: "127.0.0.1", port: 0 }]
-    })
+    }).pipe(Effect.provideServiceEffect(SessionStore.SessionStore, SessionStore.memory()))
     const [tcp, ws] = server.addresses
     if (tcp?._tag !== "Tcp") return yield* Effect.dieMessage("the server has no TCP address")
     if (ws?._tag !== "WebSocket") return yield* Effect.dieMessage("the server has no WebSocket address")

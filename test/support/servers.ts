@@ -1,10 +1,12 @@
 /**
  * Helpers for the Effect API tests over real sockets: addresses, raw JSTP
  * peers written with `node:net` (to see the wire and to misbehave), waiting
- * for things without fixed sleeps, and capturing Effect's logs.
+ * for things without fixed sleeps, capturing Effect's logs, and a session
+ * store for test servers.
  */
-import { Cause, Deferred, Effect, Fiber, Logger, Queue, Schedule, type Scope, Stream } from "effect"
+import { Cause, Deferred, Effect, Fiber, Logger, Option, Queue, Schedule, type Scope, Stream } from "effect"
 import type { Layer } from "effect"
+import { SessionStore } from "effect-jstp"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
@@ -220,3 +222,15 @@ export const rawServer: Effect.Effect<RawServer, never, Scope.Scope> = Effect.ge
   )
   return { port, accepted, count: () => count }
 })
+
+/**
+ * Provides a server's `SessionStore`: the one provided around it, else one
+ * in memory for the scope (what most tests want, written once).
+ */
+export const withStore = <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, Exclude<R, SessionStore.SessionStore> | Scope.Scope> =>
+  Effect.flatMap(Effect.serviceOption(SessionStore.SessionStore), (provided) =>
+    Option.isSome(provided)
+      ? Effect.provideService(effect, SessionStore.SessionStore, provided.value)
+      : Effect.provideServiceEffect(effect, SessionStore.SessionStore, SessionStore.memory()))
