@@ -53,9 +53,10 @@
 // and client.
 //
 // For profiling: BENCH_RPC_SCENARIOS=pipelined,sequential,large,large-base64,
-// fanout,ws-pipelined and BENCH_RPC_IMPLS=ours,callAll,reference,floor,
+// fanout,ws-pipelined and BENCH_RPC_IMPLS=ours,typed,callAll,reference,floor,
 // effect-floor,server-ours,server-ours-effect,server-compat,onEvent,compat pick
-// what runs (callAll: the "ours (callAll)" rows of (1) and (5); the server-*
+// what runs (typed: the typed-contract row of (1), ours through
+// Contract.connect; callAll: the "ours (callAll)" rows of (1) and (5); the server-*
 // keys: the server rows of (1) and (2); in (4), ours is the events Stream row,
 // onEvent the onEvent row, compat the facade's); BENCH_RPC_FANOUT_BURST sets
 // the events the fan-out's server issues per burst (default 50); BENCH_RPC_CPU_PROF=<dir>
@@ -65,8 +66,8 @@ import { fork } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { availableParallelism, loadavg } from "node:os"
 import { fileURLToPath } from "node:url"
-import { Cause, Effect, Exit, type Scope, Stream } from "effect"
-import { Connection } from "effect-jstp"
+import { Cause, Effect, Exit, Schema, type Scope, Stream } from "effect"
+import { Connection, Contract } from "effect-jstp"
 import { type Connection as CompatConnection, net as compatNet, type RemoteProxy as CompatRemoteProxy } from "effect-jstp/compat"
 import { type BenchModule, consume, formatRate, formatRatio, markdownTable, type RunOptions } from "./harness.js"
 import { type Impl, impls as allImpls, isServerMessage, type ParentMessage, type ServerMessage } from "./rpc/ipc.js"
@@ -98,10 +99,11 @@ type ScenarioKey = "pipelined" | "sequential" | "large" | "large-base64" | "ws-p
  * with a fiber per call), or a server row (the facade's client against our
  * Server with either handler, or against the facade's server).
  */
-type Variant = "ours" | "callAll" | "reference" | "floor" | "effectFloor" | "serverOurs" | "serverOursEffect" | "serverCompat"
+type Variant = "ours" | "typed" | "callAll" | "reference" | "floor" | "effectFloor" | "serverOurs" | "serverOursEffect" | "serverCompat"
 
 const variantName: Record<Variant, string> = {
   ours: "ours",
+  typed: "ours, typed (Contract client)",
   callAll: "ours (callAll)",
   reference: "reference",
   floor: "ceiling: bare Node echo",
@@ -114,6 +116,7 @@ const variantName: Record<Variant, string> = {
 /** A variant's name in BENCH_RPC_IMPLS. */
 const variantKey: Record<Variant, string> = {
   ours: "ours",
+  typed: "typed",
   callAll: "callAll",
   reference: "reference",
   floor: "floor",
@@ -126,6 +129,7 @@ const variantKey: Record<Variant, string> = {
 /** The server a variant calls. */
 const implOf: Record<Variant, Impl> = {
   ours: "ours",
+  typed: "ours",
   callAll: "ours",
   reference: "reference",
   floor: "floor",
@@ -188,7 +192,7 @@ const scenarios: ReadonlyArray<Scenario> = [
     key: "pipelined",
     label: "(1) pipelined: 10 conns × 100 in flight, 100 B",
     transport: "tcp",
-    variants: ["ours", "callAll", "reference", "floor", "effectFloor", "serverOurs", "serverOursEffect", "serverCompat"],
+    variants: ["ours", "typed", "callAll", "reference", "floor", "effectFloor", "serverOurs", "serverOursEffect", "serverCompat"],
     connections: 10,
     inFlight: 100,
     payload: smallPayload,
@@ -312,6 +316,19 @@ const stallError = (who: string, tally: Tally, total: number): Error =>
 type FiberCall<C> = (connection: C, payload: string) => Effect.Effect<ReadonlyArray<unknown>, unknown>
 
 const oursCall: FiberCall<Connection.Connection> = (connection, payload) => connection.call("echo", "echo", [payload])
+
+// The same call through a typed contract: the argument encoded, the result
+// decoded (a string), then put back in an array for the checks.
+const BenchContract = Contract.make({
+  name: "bench",
+  version: "1.0.0",
+  interfaces: { echo: { methods: { echo: Contract.method({ params: [Schema.String], success: Schema.String }) } } }
+})
+
+const asResults = (value: string): ReadonlyArray<unknown> => [value]
+
+const typedCall: FiberCall<Contract.Client<typeof BenchContract>> = (client, payload) =>
+  Effect.map(client.methods.echo.echo(payload), asResults)
 
 // The Effect floor: the bare echo's client, each call one Effect.async
 // resumed from its callback.
@@ -581,6 +598,12 @@ interface Result {
   /** Client (this process) and server CPU time of the measured batch, microseconds. */
   readonly clientCpuUs: number
   readonly serverCpuUs: number
+  /**
+   * The typed row only: client CPU µs per call of each measured batch, typed
+   * and untyped, run alternately in the same process (its batch is the
+   * median typed one).
+   */
+  readonly alternated?: { readonly typed: ReadonlyArray<number>; readonly untyped: ReadonlyArray<number> }
 }
 
 const cpuDelta = (before: CpuUsage, after: CpuUsage): number => after.user - before.user + after.system - before.system
@@ -638,6 +661,45 @@ const runOurs = (variant: "ours" | "callAll", scenario: Scenario, server: Server
         ? fiberBatch(variantName.ours, oursCall, connections, inFlight, perConnection, payload)
         : oursCallAllBatch(connections, inFlight, perConnection, payload)
   )
+
+// How many measured batches each of the typed and the untyped client runs, alternately.
+const TYPED_ROUNDS = 3
+
+// Ours through a typed contract, against ours untyped: connections of each
+// (Contract.connect and Connection.connect), `inFlight` looping fibers per
+// connection, and their measured batches alternate (untyped, typed, ...
+// TYPED_ROUNDS times), so that neither runs only in the other's wake (a
+// second row in one process runs on a grown heap). The row is the median
+// typed batch.
+const runTyped = (scenario: Scenario, server: ServerProcess): Promise<Result> =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const address = oursAddress(scenario, server)
+    const each = Array.from({ length: scenario.connections })
+    const plain = yield* Effect.forEach(each, () => Connection.connect({ address, application: "bench" }), { concurrency: "unbounded" })
+    const typed = yield* Effect.forEach(each, () => Contract.connect(BenchContract, { address }), { concurrency: "unbounded" })
+    const batchOf = (which: "typed" | "untyped", perConnection: number) =>
+      which === "typed"
+        ? fiberBatch(variantName.typed, typedCall, typed, scenario.inFlight, perConnection, scenario.payload)
+        : fiberBatch(variantName.ours, oursCall, plain, scenario.inFlight, perConnection, scenario.payload)
+    yield* batchOf("untyped", split(scenario, scenario.warmupCalls))
+    const warmup = yield* batchOf("typed", split(scenario, scenario.warmupCalls))
+    const perConnection = split(scenario, measuredCalls(scenario, warmup))
+    const cpu = { typed: [] as Array<number>, untyped: [] as Array<number> }
+    const typedRuns: Array<{ readonly batch: Batch; readonly clientCpuUs: number; readonly serverCpuUs: number }> = []
+    for (let round = 0; round < TYPED_ROUNDS; round++) {
+      for (const which of ["untyped", "typed"] as const) {
+        const serverBefore = yield* Effect.promise(() => server.usage())
+        const clientBefore = process.cpuUsage()
+        const batch = yield* batchOf(which, perConnection)
+        const clientCpuUs = cpuDelta(clientBefore, process.cpuUsage())
+        const serverCpuUs = cpuDelta(serverBefore, yield* Effect.promise(() => server.usage()))
+        cpu[which].push(clientCpuUs / batch.latencies.length)
+        if (which === "typed") typedRuns.push({ batch: withWarmupFailures(batch, warmup), clientCpuUs, serverCpuUs })
+      }
+    }
+    const median = [...typedRuns].sort((a, b) => a.clientCpuUs - b.clientCpuUs)[Math.floor(TYPED_ROUNDS / 2)]!
+    return { variant: "typed", scenario, ...median, alternated: cpu } as const
+  })))
 
 // The Effect floor: the bare echo's client, a looping fiber per call in flight.
 const runEffectFloor = (scenario: Scenario, server: ServerProcess): Promise<Result> =>
@@ -758,6 +820,8 @@ const runScenario = (variant: Variant, scenario: Scenario, server: ServerProcess
     case "ours":
     case "callAll":
       return runOurs(variant, scenario, server)
+    case "typed":
+      return runTyped(scenario, server)
     case "reference":
       return runReference(scenario, server, jstp)
     case "floor":
@@ -1192,6 +1256,7 @@ const run = async (options: RunOptions): Promise<void> => {
       "concurrency from long-lived fibers (one per call in flight) looping over their share of calls. " +
       "Ours (callAll), in (1) and (5) only: the same, but each connection driven by ONE `connection.callAll(\"echo\", \"echo\", args, { concurrency: 100, onResult })` " +
       "(100 calls in flight under one fiber; args is a generator that stamps call i's start when it yields i's args, which callAll pulls as it issues the call; onResult(i) stamps its end and checks its result). " +
+      "Ours, typed, in (1) only: the same fibers calling `client.methods.echo.echo(payload)` of a Contract client (`Contract.connect`, echo declared `params: [Schema.String], success: Schema.String`: the argument encoded, the result decoded), against the same untyped server; its measured batches alternate with the untyped client's (3 each, in one process) and its row is the median typed batch. " +
       "Reference: @metarhia/jstp 2.3.0 jstp.net.createServer + jstp.net.connect (no-op reconnector), `callMethod` with callbacks, each callback starting the next call. " +
       "Both servers run the same callback-style handler `(connection, x, callback) => callback(null, x)` (ours wrapped in Application.callback). " +
       "Ceiling: a bare Node echo (bench/rpc/floor.ts), client and server with node:net, NUL framing, JSON.parse and JSON.stringify and nothing else (no handshake, validation, session buffer or protocol engine), driven like the reference; " +
@@ -1298,6 +1363,20 @@ const run = async (options: RunOptions): Promise<void> => {
       formatRatio(ofReference)
     } the reference, ${formatRatio(ofFloor)} the Effect floor (which is ${formatRatio(floorOfReference)} the reference) (${met ? "met" : "MISSED"})`
   }
+  // A typed call (issue 15) costs at most 15% more than an untyped one:
+  // the medians of the alternated batches' client CPU per call.
+  const typedPart = (): string | undefined => {
+    const alternated = results.find((r) => r.variant === "typed")?.alternated
+    if (alternated === undefined) return undefined
+    const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+    const typed = median(alternated.typed)
+    const untyped = median(alternated.untyped)
+    const r = typed / untyped
+    const list = (values: ReadonlyArray<number>) => values.map(formatCpu).join(", ")
+    return `pipelined, typed call / untyped call (target ≤ 1.15×; client CPU per call, medians of ${TYPED_ROUNDS} alternated batches each): ${
+      formatCpu(typed)
+    } / ${formatCpu(untyped)} µs = ${formatRatio(r)} (typed ${list(alternated.typed)}; untyped ${list(alternated.untyped)}) (${r <= 1.15 ? "met" : "MISSED"})`
+  }
   // 64 KiB (issue 12): ours ≥ 0.9× the ceiling row.
   const largePart = (): string | undefined => {
     const found = (["large", "large-base64"] as const).flatMap((key) => {
@@ -1311,6 +1390,7 @@ const run = async (options: RunOptions): Promise<void> => {
   }
   const verdict = [
     callPart(),
+    typedPart(),
     verdictPart("pipelined with connection.callAll", 2.5, [
       ["ours with connection.callAll (one call per connection, concurrency 100)", "pipelined", "callAll"]
     ]),

@@ -19,9 +19,10 @@
  *
  * @since 0.1.0
  */
-import { Cause, Channel, Chunk, type Context, Data, Effect, Either, Layer, type Scope, Schema, Stream } from "effect"
+import { Cause, Channel, Chunk, type Context, Data, Effect, Either, Exit, Layer, type Scope, Schema, Stream } from "effect"
 import * as Application from "./Application.js"
 import * as Connection from "./Connection.js"
+import * as ConnectionHandle from "./internal/ConnectionHandle.js"
 import type { ConnectionError, HandshakeError } from "./ConnectionError.js"
 import * as RemoteError from "./RemoteError.js"
 import { defaultMessage, ERR_INVALID_SIGNATURE } from "./wire/ErrorCode.js"
@@ -400,41 +401,55 @@ const decodeError = (reason: ContractError["reason"], where: string, cause: unkn
   new ContractError({ reason, message: `${where}: ${parseMessage(cause)}`, cause })
 
 // A RemoteError whose code a declared failure has, as that failure.
-const toDeclared = (where: string, failures: ReadonlyArray<Failure>) => (error: RemoteError.RemoteError) => {
-  const candidates = failures.filter((declared) => declared.code === error.code)
-  if (candidates.length === 0) return Effect.fail(error)
-  let last: unknown = undefined
-  for (const declared of candidates) {
-    const decoded = Schema.decodeUnknownEither(declared.schema)(error.info[0])
-    if (Either.isRight(decoded)) return Effect.fail(decoded.right)
-    last = decoded.left
+// A RemoteError whose code a declared failure has, as that failure (or a
+// ContractError when its data does not decode); any other stays itself.
+const toDeclared = (where: string, failures: ReadonlyArray<Failure>) => {
+  const decoders = failures.map((declared) => ({ code: declared.code, decode: Schema.decodeUnknownEither(declared.schema) }))
+  return (error: RemoteError.RemoteError): unknown => {
+    let last: unknown = undefined
+    let declared = false
+    for (const candidate of decoders) {
+      if (candidate.code !== error.code) continue
+      declared = true
+      const decoded = candidate.decode(error.info[0])
+      if (Either.isRight(decoded)) return decoded.right
+      last = decoded.left
+    }
+    return declared ? decodeError("InvalidFailure", `${where} failed with code ${error.code}`, last) : error
   }
-  return Effect.fail(decodeError("InvalidFailure", `${where} failed with code ${error.code}`, last))
 }
 
 const callMethod = (connection: Connection.Connection, iface: string, name: string, spec: AnyMethod) => {
   const where = `${iface}.${name}`
   const encodeArgs = Schema.encodeUnknownEither(spec.params)
   const answer = spec.answer
-  const decodeResults: (results: ReadonlyArray<unknown>) => Either.Either<unknown, unknown> = answer._tag === "None"
-    ? () => Either.right(undefined)
-    : answer._tag === "One"
-    ? (results) => Schema.decodeUnknownEither(answer.schema)(results[0])
-    : (results) => Schema.decodeUnknownEither(answer.schema)(results)
+  const decodeOne = answer._tag === "One" ? Schema.decodeUnknownEither(answer.schema) : undefined
+  const decodeSeveral = answer._tag === "Several" ? Schema.decodeUnknownEither(answer.schema) : undefined
+  const decodeResults = (results: ReadonlyArray<unknown>): Either.Either<unknown, unknown> =>
+    decodeOne !== undefined ? decodeOne(results[0]) : decodeSeveral !== undefined ? decodeSeveral(results) : Either.right(undefined)
   const failed = toDeclared(where, spec.failures)
+  // The answer becomes the outcome as it arrives (an Exit, no step after it).
+  const outcome: ConnectionHandle.Answer<unknown, unknown> = (failure, results) => {
+    if (failure !== undefined) return Exit.fail(failure._tag === "RemoteError" ? failed(failure) : failure)
+    const decoded = decodeResults(results)
+    return Either.isRight(decoded)
+      ? Exit.succeed(decoded.right)
+      : Exit.fail(decodeError("InvalidResults", `Results of ${where}`, decoded.left))
+  }
+  const answered = ConnectionHandle.answeredCallOf(connection)
+  const send = (args: ReadonlyArray<unknown>): Effect.Effect<unknown, unknown> =>
+    answered !== undefined
+      ? answered(iface, name, args, outcome)
+      : Effect.flatMap(
+        Effect.either(connection.call(iface, name, args)),
+        (either) => Either.isRight(either) ? outcome(undefined, either.right) : outcome(either.left, [])
+      )
   return (...args: ReadonlyArray<unknown>) =>
     Effect.suspend(() => {
       const encoded = encodeArgs(args)
-      if (Either.isLeft(encoded)) return Effect.fail(decodeError("InvalidArguments", `Arguments for ${where}`, encoded.left))
-      return connection.call(iface, name, encoded.right).pipe(
-        Effect.catchTag("RemoteError", failed),
-        Effect.flatMap((results) =>
-          Either.match(decodeResults(results), {
-            onLeft: (error) => Effect.fail(decodeError("InvalidResults", `Results of ${where}`, error)),
-            onRight: Effect.succeed
-          })
-        )
-      )
+      return Either.isRight(encoded)
+        ? send(encoded.right)
+        : Effect.fail(decodeError("InvalidArguments", `Arguments for ${where}`, encoded.left))
     })
 }
 

@@ -142,6 +142,26 @@ describe("Contract", () => {
       expect(shop.connection.stats().pending).toBe(0)
     }))
 
+  it.scopedLive("a client over a Connection made elsewhere (a wrapper) decodes the same way, through its call", () =>
+    Effect.gen(function*() {
+      const { port } = yield* serveShop
+      const connection = yield* Connection.connect({ address: address(port), application: "shop" })
+      let calls = 0
+      const wrapped: Connection.Connection = {
+        ...connection,
+        call: (iface, method, args, options) => Effect.suspend(() => {
+          calls++
+          return connection.call(iface, method, args, options)
+        })
+      }
+      const shop = Contract.client(Shop, wrapped)
+      expect(yield* shop.methods.cart.add("apple", 1)).toBe(4)
+      const outOfStock = yield* Effect.flip(shop.methods.cart.add("pear", 1))
+      expect(outOfStock).toBeInstanceOf(OutOfStock)
+      expect(yield* Effect.flip(shop.methods.cart.broken())).toMatchObject({ _tag: "RemoteError", code: 16 })
+      expect(calls).toBe(3)
+    }))
+
   it.scopedLive("events are typed streams, sent through a typed emitter; one that does not decode fails the stream", () =>
     Effect.gen(function*() {
       const { port, server } = yield* serveShop

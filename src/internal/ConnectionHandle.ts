@@ -143,6 +143,40 @@ const closeReasonOf = (parts: Parts): CloseReason =>
   })
 
 /**
+ * What a call's answer makes: from its failure (undefined when it
+ * succeeded) and its results, the outcome the caller gets.
+ *
+ * @since 0.1.0
+ */
+export type Answer<A, E> = (
+  failure: RemoteError.RemoteError | ConnectionError | undefined,
+  results: ReadonlyArray<unknown>
+) => Effect.Effect<A, E>
+
+/**
+ * A call whose answer is turned into its outcome as it arrives, with no
+ * step after it: `Contract`'s typed calls decode this way.
+ *
+ * @since 0.1.0
+ */
+export type AnsweredCall = <A, E>(
+  iface: string,
+  method: string,
+  args: ReadonlyArray<unknown>,
+  answer: Answer<A, E>
+) => Effect.Effect<A, E>
+
+const answeredCalls = new WeakMap<Connection, AnsweredCall>()
+
+/**
+ * The answered call of a handle made here; undefined for a `Connection`
+ * made elsewhere (a test double), which then goes through `call`.
+ *
+ * @since 0.1.0
+ */
+export const answeredCallOf = (connection: Connection): AnsweredCall | undefined => answeredCalls.get(connection)
+
+/**
  * Internal: a connection handle over an engine.
  *
  * @since 0.1.0
@@ -151,12 +185,10 @@ export const fromParts = (parts: Parts): Connection => {
   const { engine, listeners } = parts
 
   // The fiber is read inside `Effect.async`'s register, which runs on it:
-  // cheaper than a `withFiberRuntime` step per call.
-  const request = <A>(
-    send: (reply: Reply) => number,
-    onOk: (values: ReadonlyArray<unknown>) => A
-  ): Effect.Effect<A, RemoteError.RemoteError | ConnectionError> =>
-    Effect.async<A, RemoteError.RemoteError | ConnectionError>((resume) => {
+  // cheaper than a `withFiberRuntime` step per call. `answer` makes the
+  // outcome (an Exit, at best) of the failure or the results.
+  const requestWith = <A, E>(send: (reply: Reply) => number, answer: Answer<A, E>): Effect.Effect<A, E> =>
+    Effect.async<A, E>((resume) => {
       const fiber = Fiber.getCurrentFiber()
       const waiter = fiber._tag === "Some" ? waiterOf(fiber.value) : undefined
       let answered = false
@@ -165,14 +197,20 @@ export const fromParts = (parts: Parts): Connection => {
         const sent = send((error, values) => {
           answered = true
           waiter?.answered(engine, id)
-          resume(error === undefined ? Effect.succeed(onOk(values)) : Effect.fail(toFailure(error)))
+          resume(answer(error === undefined ? undefined : toFailure(error), values))
         })
         // Answered at once (the connection is closed, say): nothing to forget.
         if (!answered) waiter?.wait(engine, id = sent)
       } catch (cause) {
-        resume(Effect.fail(invalidArgument(cause)))
+        resume(answer(invalidArgument(cause), []))
       }
     })
+
+  const request = <A>(
+    send: (reply: Reply) => number,
+    onOk: (values: ReadonlyArray<unknown>) => A
+  ): Effect.Effect<A, RemoteError.RemoteError | ConnectionError> =>
+    requestWith(send, (failure, values) => failure === undefined ? Exit.succeed(onOk(values)) : Exit.fail(failure))
 
   const call: Connection["call"] = (iface, method, args = [], options) => {
     const effect = request((reply) => engine.call(iface, method, args, reply), identity)
@@ -312,7 +350,7 @@ export const fromParts = (parts: Parts): Connection => {
       while: (error) => error._tag === "RemoteError" && error.resendable
     })
 
-  return {
+  const handle: Connection = {
     id: nextConnectionId++,
     side: parts.side,
     remoteAddress: parts.remoteAddress,
@@ -338,5 +376,7 @@ export const fromParts = (parts: Parts): Connection => {
         : Stream.fromPubSub(parts.lifecycle).pipe(Stream.takeUntil((event) => event._tag === "Closed"))
     ))
   }
+  answeredCalls.set(handle, (iface, method, args, answer) => requestWith((reply) => engine.call(iface, method, args, reply), answer))
+  return handle
 }
 
