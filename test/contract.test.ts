@@ -213,6 +213,16 @@ describe("Contract", () => {
   it("types: handlers inferred from the contract, requirements collected, client methods and streams typed", () => {
     // Checked by tsc (npm run check); at run time these only look at values.
     expectTypeOf(shopApp).toEqualTypeOf<Application.Application<Service>>()
+    // What a handler of cart.add is given and must give back.
+    type AddHandler = Contract.Handlers<typeof Shop>["cart"]["add"]
+    expectTypeOf<AddHandler>().parameters.toEqualTypeOf<[Connection.Connection, string, number]>()
+    expectTypeOf<AddHandler>().returns.toEqualTypeOf<Effect.Effect<number, OutOfStock | Banned, unknown>>()
+    expectTypeOf<Contract.Handlers<typeof Shop>["cart"]["totals"]>().returns.toEqualTypeOf<
+      Effect.Effect<readonly [number, string], never, unknown>
+    >()
+    expectTypeOf<Contract.ContractError["reason"]>().toEqualTypeOf<
+      "InvalidResults" | "InvalidFailure" | "InvalidEvent" | "InvalidArguments"
+    >()
     type Client = Contract.Client<typeof Shop>
     expectTypeOf<Client["methods"]["cart"]["add"]>().parameters.toEqualTypeOf<[string, number]>()
     expectTypeOf<Client["methods"]["cart"]["add"]>().returns.toEqualTypeOf<
