@@ -1,0 +1,144 @@
+// SessionStore.redis against a real, private redis-server (test/support/redis.ts):
+// the store's semantics (TTL when inactive, claiming on restore, a node never
+// overwriting a session another node holds), two servers sharing it (a client
+// whose server goes away restores its session on the other), and Redis
+// stopped and back while a server serves.
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Layer, Option, Schedule, Scope, Stream } from "effect"
+import { Application, Connection, Server, Session, SessionStore } from "effect-jstp"
+import { Redis } from "ioredis"
+import { withTool } from "./support/external.js"
+import { privateRedis, redisServer } from "./support/redis.js"
+import { captureLogs, eventually, portOf, TCP } from "./support/servers.js"
+
+const app = Application.make({
+  name: "calc",
+  api: { calc: { add: (_connection: Connection.Connection, a: number, b: number) => Effect.succeed(a + b) } }
+})
+
+const address = (port: number) => ({ _tag: "Tcp" as const, host: "127.0.0.1", port })
+
+const redisPath = "path" in redisServer ? redisServer.path : ""
+
+/** A raw client on the same Redis, to look at what the store wrote. */
+const inspector = (url: string) =>
+  Effect.acquireRelease(Effect.sync(() => new Redis(url)), (client) => Effect.promise(() => client.quit()))
+
+/** A server with a Redis store of its own (one node), in a scope the test closes. */
+const node = (url: string, options: Partial<Server.Options<never>> = {}) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const context = yield* Layer.buildWithScope(SessionStore.layerRedis({ url, connectTimeout: "2 seconds" }), scope)
+    const server = yield* Server.make({ applications: [app], listen: [TCP], ...options }).pipe(
+      Effect.provide(context),
+      Scope.extend(scope)
+    )
+    return { server, port: portOf(server.addresses[0]), close: Scope.close(scope, Exit.void) }
+  })
+
+describe("SessionStore.redis", () => {
+  withTool(redisServer, "set, get (which claims), setInactive's TTL, remove; a node never overwrites a session another holds", (name) =>
+    it.scopedLive(name, () =>
+      Effect.gen(function*() {
+        const redis = yield* privateRedis(redisPath)
+        const raw = yield* inspector(redis.url)
+        const first = yield* SessionStore.redis({ url: redis.url, inactiveLifetime: "10 seconds" })
+        const second = yield* SessionStore.redis({ url: redis.url })
+        const session = new Session(undefined, "alice")
+        session.set("cart", ["tea"])
+        const key = `jstp:session:${session.id}`
+        yield* first.set(session.id, session)
+        expect(yield* Effect.promise(() => raw.ttl(key))).toBe(-1) // active: no TTL
+        yield* first.setInactive(session.id)
+        const ttl = yield* Effect.promise(() => raw.pttl(key))
+        expect(ttl).toBeGreaterThan(9_000)
+        expect(ttl).toBeLessThanOrEqual(10_000)
+        // Another node restores it: it holds it now, active again.
+        const restored = yield* second.get(session.id)
+        expect(Option.map(restored, (s) => [s.id, s.username, s.get("cart")])).toEqual(Option.some([session.id, "alice", ["tea"]]))
+        expect(yield* Effect.promise(() => raw.ttl(key))).toBe(-1)
+        // The node it left cannot overwrite, expire or remove it.
+        const stale = new Session(session.id, "alice")
+        stale.set("cart", ["stale"])
+        yield* first.set(session.id, stale)
+        yield* first.setInactive(session.id)
+        yield* first.remove!(session.id)
+        expect(yield* Effect.promise(() => raw.ttl(key))).toBe(-1)
+        const kept = Option.getOrThrow(yield* second.get(session.id))
+        expect(kept.get("cart")).toEqual(["tea"])
+        // Its holder can.
+        yield* second.remove!(session.id)
+        expect(yield* Effect.promise(() => raw.exists(key))).toBe(0)
+        expect(yield* second.get(session.id)).toEqual(Option.none())
+        // What is not a session is Corrupt.
+        yield* Effect.promise(() => raw.hset("jstp:session:bad", "session", "nonsense"))
+        const corrupt = yield* Effect.flip(first.get("bad"))
+        expect([corrupt._tag, corrupt.reason, corrupt.operation]).toEqual(["SessionStoreError", "Corrupt", "get"])
+      })))
+
+  withTool(redisServer, "two servers share it: a client whose server closes restores its session on the other", (name) =>
+    it.scopedLive(name, () =>
+      Effect.gen(function*() {
+        const redis = yield* privateRedis(redisPath)
+        const a = yield* node(redis.url)
+        const b = yield* node(redis.url)
+        const connection = yield* Connection.connect({
+          address: address(a.port),
+          application: "calc",
+          reconnect: { schedule: Schedule.spaced("30 millis"), target: () => address(b.port) }
+        })
+        const steps: Array<string> = []
+        yield* connection.lifecycle.pipe(Stream.runForEach((step) => Effect.sync(() => steps.push(step._tag))), Effect.forkScoped)
+        expect(yield* connection.call("calc", "add", [1, 2])).toEqual([3])
+        const sessionId = connection.session()!.id
+        // Application state kept in the server's session travels with it.
+        a.server.connections()[0]!.session()!.set("visits", 3)
+        yield* a.close
+        yield* eventually(Effect.sync(() => steps), (s) => s.includes("Restored"), "the restore on the other server")
+        expect(steps).not.toContain("Renewed")
+        expect(yield* connection.call("calc", "add", [2, 3])).toEqual([5])
+        const onB = b.server.connections()
+        expect(onB.map((c) => c.session()?.id)).toEqual([sessionId])
+        expect(onB[0]!.session()!.get("visits")).toBe(3)
+        yield* b.close
+      })))
+
+  withTool(redisServer, "Redis stopped while a server serves: it goes on, says what is degraded, and recovers when Redis is back", (name) => {
+    const logs = captureLogs()
+    return it.scopedLive(name, () =>
+      Effect.gen(function*() {
+        const redis = yield* privateRedis(redisPath)
+        const { close, server } = yield* node(redis.url)
+        const events = yield* server.subscribe
+        const failed: Array<string> = []
+        yield* events.pipe(
+          Stream.runForEach((event) => Effect.sync(() => event._tag === "SessionStoreFailed" && failed.push(event.error.operation))),
+          Effect.forkScoped
+        )
+        yield* redis.stop
+        yield* eventually(Effect.sync(() => logs.lines.filter((l) => l.text.includes("unreachable")).length), (n) => n >= 1, "the degraded log")
+        // Still serving: a new client connects and calls.
+        const scope = yield* Scope.make()
+        const client = yield* Connection.connect({ address: address(portOf(server.addresses[0])), application: "calc" }).pipe(
+          Scope.extend(scope)
+        )
+        expect(yield* client.call("calc", "add", [1, 1])).toEqual([2])
+        // Its session cannot be stored when it leaves: reported.
+        yield* Scope.close(scope, Exit.void)
+        yield* eventually(Effect.sync(() => failed.length), (n) => n >= 1, "SessionStoreFailed")
+        expect(failed[0]).toBe("set")
+        // Redis back: the store reconnects by itself, and stores again.
+        yield* redis.start
+        yield* eventually(Effect.sync(() => logs.lines.filter((l) => l.text.includes("reachable again")).length), (n) => n === 1, "the recovery log")
+        const before = failed.length
+        const again = yield* Connection.connect({ address: address(portOf(server.addresses[0])), application: "calc" })
+        const id = again.session()!.id
+        yield* again.close
+        const raw = yield* inspector(redis.url)
+        yield* eventually(Effect.promise(() => raw.exists(`jstp:session:${id}`)), (n) => n === 1, "the session stored")
+        expect(failed.length).toBe(before)
+        expect(logs.lines.filter((l) => l.text.includes("unreachable"))).toHaveLength(1)
+        yield* close
+      }).pipe(Effect.provide(logs.layer)))
+  })
+})
