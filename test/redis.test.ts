@@ -4,10 +4,11 @@
 // whose server goes away restores its session on the other), and Redis
 // stopped and back while a server serves.
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Option, Schedule, Scope, Stream } from "effect"
+import { Deferred, Effect, Exit, Layer, Option, Schedule, Scope, Stream } from "effect"
 import { Application, Connection, Server, Session, SessionStore } from "effect-jstp"
 import { Redis } from "ioredis"
 import { withTool } from "./support/external.js"
+import * as Ref from "./support/jstp.js"
 import { privateRedis, redisServer } from "./support/redis.js"
 import { captureLogs, eventually, portOf, TCP } from "./support/servers.js"
 
@@ -17,6 +18,8 @@ const app = Application.make({
 })
 
 const address = (port: number) => ({ _tag: "Tcp" as const, host: "127.0.0.1", port })
+
+const { jstp } = Ref
 
 const redisPath = "path" in redisServer ? redisServer.path : ""
 
@@ -100,6 +103,42 @@ describe("SessionStore.redis", () => {
         const onB = b.server.connections()
         expect(onB.map((c) => c.session()?.id)).toEqual([sessionId])
         expect(onB[0]!.session()!.get("visits")).toBe(3)
+        yield* b.close
+      })))
+
+  withTool(redisServer, "the 2.3.0 client, its reconnector dialling the other server, restores its session there", (name) =>
+    it.scopedLive(name, () =>
+      Effect.gen(function*() {
+        const redis = yield* privateRedis(redisPath)
+        const a = yield* node(redis.url)
+        const b = yield* node(redis.url)
+        let stopped = false
+        const reconnected = yield* Deferred.make<unknown>()
+        const { connection, session } = yield* Effect.async<{ readonly connection: Ref.Connection; readonly session: Ref.Session | undefined }, unknown>((resume) => {
+          jstp.net.connect("calc", {
+            reconnector: (_connection, reconnect) =>
+              setTimeout(() => {
+                if (!stopped) reconnect(b.port, "127.0.0.1", (error: unknown) => Deferred.unsafeDone(reconnected, Effect.succeed(error)))
+              }, 30)
+          }, a.port, "127.0.0.1", (error, connection, session) =>
+            error === null && connection !== undefined ? resume(Effect.succeed({ connection, session })) : resume(Effect.fail(error)))
+        })
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            stopped = true
+            connection.close()
+          })
+        )
+        const call = (a: number, b: number) =>
+          Effect.async<ReadonlyArray<unknown>, unknown>((resume) =>
+            connection.callMethod("calc", "add", [a, b], (error, ...results) =>
+              resume(error ? Effect.fail(error) : Effect.succeed(results))))
+        expect(yield* call(1, 2)).toEqual([3])
+        yield* a.close
+        expect(yield* Deferred.await(reconnected).pipe(Effect.timeout("5 seconds"))).toBeNull()
+        expect(yield* call(2, 3)).toEqual([5])
+        expect(b.server.connections().map((c) => c.session()?.id)).toEqual([session?.id])
+        stopped = true
         yield* b.close
       })))
 

@@ -62,7 +62,10 @@ export interface Client {
   readonly application?: Application | undefined
   readonly connectPolicy?: ConnectPolicy | undefined
   readonly heartbeatInterval?: number | undefined
-  readonly reconnector?: ((connection: Connection, reconnect: () => void) => void) | undefined
+  /** `reconnect()` dials where the connection first went; `reconnect(port, host, callback)` elsewhere. */
+  readonly reconnector?:
+    | ((connection: Connection, reconnect: (...options: Array<unknown>) => void) => void)
+    | undefined
   /** Receives the logging events instead of the connection. */
   readonly logger?: EventEmitter | undefined
 }
