@@ -5,26 +5,13 @@
  * @since 0.1.0
  */
 import * as KeyValueStore from "@effect/platform/KeyValueStore"
-import { Context, Data, Duration, Effect, Either, Layer, Option, Runtime, Schedule, type Scope } from "effect"
+import { Context, Duration, Effect, Either, Layer, Option, Schedule, type Scope } from "effect"
 import { MemorySessions } from "./engine/MemorySessions.js"
+import * as RedisSessions from "./internal/RedisSessions.js"
 import { Session } from "./engine/Session.js"
+import { type RedisOptions, SessionStoreError } from "./SessionStoreError.js"
 
-/**
- * A store that failed: it could not be reached or written (`Unavailable`),
- * or what it held for the session is not a session (`Corrupt`). The server
- * logs it and reports it as a `SessionStoreFailed` event: a session it
- * could not keep cannot be restored, and one it could not read is refused
- * (error 11), as an unknown one is.
- *
- * @since 0.1.0
- */
-export class SessionStoreError extends Data.TaggedError("SessionStoreError")<{
-  readonly reason: "Unavailable" | "Corrupt"
-  readonly operation: "get" | "set" | "setInactive" | "remove"
-  readonly sessionId: string
-  readonly message: string
-  readonly cause?: unknown
-}> {}
+export { type RedisOptions, SessionStoreError } from "./SessionStoreError.js"
 
 /**
  * A session store. Its operations may answer at once or later (any Effect).
@@ -265,52 +252,6 @@ export const layerKeyValueStore = (
 ): Layer.Layer<SessionStore, never, KeyValueStore.KeyValueStore> => Layer.scoped(SessionStore, fromKeyValueStore(options))
 
 /**
- * @since 0.1.0
- */
-export interface RedisOptions {
-  /** Default `redis://127.0.0.1:6379`. */
-  readonly url?: string | undefined
-  /** Prepended to each session id to make its key. Default `"jstp:session:"`. */
-  readonly prefix?: string | undefined
-  /** How long the session of a closed connection stays restorable (its key's TTL). Default 24 hours. */
-  readonly inactiveLifetime?: Duration.DurationInput | undefined
-  /** How long building the layer waits for a first connection before going on degraded. Default 5 seconds. */
-  readonly connectTimeout?: Duration.DurationInput | undefined
-}
-
-// Each session is a hash: its text (Session#toString) and the node that holds
-// it. A node writes only a session it holds, so that one that restored the
-// session elsewhere is never overwritten by the node it left; restoring
-// (get) claims it. An active session has no TTL; a closed one's is
-// inactiveLifetime.
-const claimScript = `
-local text = redis.call('HGET', KEYS[1], 'session')
-if not text then return false end
-redis.call('HSET', KEYS[1], 'owner', ARGV[1])
-redis.call('PERSIST', KEYS[1])
-return text`
-const setScript = `
-local owner = redis.call('HGET', KEYS[1], 'owner')
-if owner and owner ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], 'session', ARGV[1], 'owner', ARGV[2])
-redis.call('PERSIST', KEYS[1])
-return 1`
-const expireScript = `
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-return redis.call('PEXPIRE', KEYS[1], ARGV[2])`
-const removeScript = `
-local owner = redis.call('HGET', KEYS[1], 'owner')
-if owner and owner ~= ARGV[1] then return 0 end
-return redis.call('DEL', KEYS[1])`
-
-interface RedisScripts {
-  jstpClaim(key: string, node: string): Promise<string | null>
-  jstpSet(key: string, text: string, node: string): Promise<number>
-  jstpExpire(key: string, node: string, ttlMs: number): Promise<number>
-  jstpRemove(key: string, node: string): Promise<number>
-}
-
-/**
  * A store in Redis, shared by server nodes: a dropped connection's session,
  * stored with its TTL, is restored by any node that uses the same Redis
  * (the node that restores it holds it from then on, and the node it left
@@ -325,78 +266,24 @@ interface RedisScripts {
  * @since 0.1.0
  */
 export const redis = (options?: RedisOptions): Effect.Effect<SessionStore, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const url = options?.url ?? "redis://127.0.0.1:6379"
-    const prefix = options?.prefix ?? "jstp:session:"
-    const lifetime = Duration.toMillis(options?.inactiveLifetime ?? Duration.hours(24))
-    const node = globalThis.crypto.randomUUID()
-    const { Redis } = yield* Effect.promise(() => import("ioredis"))
-    const runtime = yield* Effect.runtime<never>()
-    const log = (effect: Effect.Effect<void>) => Runtime.runFork(runtime)(effect)
-    const client = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const client = new Redis(url, {
-          lazyConnect: true,
-          enableOfflineQueue: false,
-          maxRetriesPerRequest: 0,
-          retryStrategy: (attempt: number) => Math.min(100 * attempt, 2000)
-        })
-        client.defineCommand("jstpClaim", { numberOfKeys: 1, lua: claimScript })
-        client.defineCommand("jstpSet", { numberOfKeys: 1, lua: setScript })
-        client.defineCommand("jstpExpire", { numberOfKeys: 1, lua: expireScript })
-        client.defineCommand("jstpRemove", { numberOfKeys: 1, lua: removeScript })
-        // Said once per change: lost, then back.
-        let up: boolean | undefined
-        client.on("ready", () => {
-          if (up === false) log(Effect.logInfo(`Session store: Redis at ${url} is reachable again; sessions are stored again`))
-          up = true
-        })
-        client.on("error", (error: Error) => {
-          if (up === false) return
-          up = false
-          log(Effect.logWarning(`Session store: Redis at ${url} unreachable (${error.message}); sessions cannot be stored or restored across nodes until it is back`))
-        })
-        return client
-      }),
-      (client) => Effect.promise(() => client.quit().then(() => undefined, () => void client.disconnect()))
-    )
-    yield* Effect.tryPromise(() => client.connect()).pipe(
-      Effect.timeout(options?.connectTimeout ?? Duration.seconds(5)),
-      Effect.catchAll(() => Effect.void)
-    )
-    const scripts = client as unknown as RedisScripts
-    const fail = (operation: SessionStoreError["operation"], sessionId: string) => (cause: unknown) =>
-      new SessionStoreError({
-        reason: "Unavailable",
-        operation,
-        sessionId,
-        message: `Session store (Redis at ${url}): ${operation} ${sessionId} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
-        cause
-      })
-    const run = <A>(operation: SessionStoreError["operation"], id: string, command: () => Promise<A>) =>
-      Effect.tryPromise({ try: command, catch: fail(operation, id) })
-    return {
-      get: (id) =>
-        run("get", id, () => scripts.jstpClaim(prefix + id, node)).pipe(
-          Effect.flatMap((text) =>
-            text === null ? Effect.succeedNone : Effect.try({
-              try: () => Option.some(Session.fromString(text)),
-              catch: (cause) =>
-                new SessionStoreError({
-                  reason: "Corrupt",
-                  operation: "get",
-                  sessionId: id,
-                  message: `Session store (Redis at ${url}): ${id}: ${cause instanceof Error ? cause.message : String(cause)}`,
-                  cause
-                })
+  Effect.map(RedisSessions.make(options), (texts): SessionStore => ({
+    get: (id) =>
+      Effect.flatMap(texts.claim(id), (text) =>
+        Option.isNone(text) ? Effect.succeedNone : Effect.try({
+          try: () => Option.some(Session.fromString(text.value)),
+          catch: (cause) =>
+            new SessionStoreError({
+              reason: "Corrupt",
+              operation: "get",
+              sessionId: id,
+              message: `Session store (Redis at ${texts.url}): ${id}: ${cause instanceof Error ? cause.message : String(cause)}`,
+              cause
             })
-          )
-        ),
-      set: (id, session) => Effect.asVoid(run("set", id, () => scripts.jstpSet(prefix + id, session.toString(), node))),
-      setInactive: (id) => Effect.asVoid(run("setInactive", id, () => scripts.jstpExpire(prefix + id, node, lifetime))),
-      remove: (id) => Effect.asVoid(run("remove", id, () => scripts.jstpRemove(prefix + id, node)))
-    } satisfies SessionStore
-  })
+        })),
+    set: (id, session) => texts.set(id, session.toString()),
+    setInactive: texts.setInactive,
+    remove: texts.remove
+  }))
 
 /**
  * `redis` as a layer: `SessionStore.layerRedis({ url: process.env.REDIS_URL })`.

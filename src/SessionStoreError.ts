@@ -1,0 +1,40 @@
+/**
+ * What a session store fails with, and the options of the Redis store: apart
+ * from `SessionStore`, so that the store's internals (`internal/RedisSessions`)
+ * need not import it. Re-exported by `SessionStore`.
+ *
+ * @since 0.1.0
+ */
+import { Data, type Duration } from "effect"
+
+/**
+ * A store that failed: it could not be reached or written (`Unavailable`),
+ * or what it held for the session is not a session (`Corrupt`). The server
+ * logs it and reports it as a `SessionStoreFailed` event: a session it
+ * could not keep cannot be restored, and one it could not read is refused
+ * (error 11), as an unknown one is.
+ *
+ * @since 0.1.0
+ */
+export class SessionStoreError extends Data.TaggedError("SessionStoreError")<{
+  readonly reason: "Unavailable" | "Corrupt"
+  readonly operation: "get" | "set" | "setInactive" | "remove"
+  readonly sessionId: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/**
+ * @since 0.1.0
+ */
+export interface RedisOptions {
+  /** Default `redis://127.0.0.1:6379`. */
+  readonly url?: string | undefined
+  /** Prepended to each session id to make its key. Default `"jstp:session:"`. */
+  readonly prefix?: string | undefined
+  /** How long the session of a closed connection stays restorable (its key's TTL). Default 24 hours. */
+  readonly inactiveLifetime?: Duration.DurationInput | undefined
+  /** How long building the layer waits for a first connection before going on degraded. Default 5 seconds. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+}
+
