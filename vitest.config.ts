@@ -8,6 +8,7 @@ export default defineConfig({
     // Tests and examples import the package by its name, from the sources.
     alias: [
       { find: /^effect-jstp\/compat$/, replacement: source("./src/compat/index.ts") },
+      { find: /^effect-jstp\/redis$/, replacement: source("./src/compat/redis.ts") },
       { find: /^effect-jstp$/, replacement: source("./src/index.ts") }
     ]
   },

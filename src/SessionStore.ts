@@ -267,19 +267,7 @@ export const layerKeyValueStore = (
  */
 export const redis = (options?: RedisOptions): Effect.Effect<SessionStore, never, Scope.Scope> =>
   Effect.map(RedisSessions.make(options), (texts): SessionStore => ({
-    get: (id) =>
-      Effect.flatMap(texts.claim(id), (text) =>
-        Option.isNone(text) ? Effect.succeedNone : Effect.try({
-          try: () => Option.some(Session.fromString(text.value)),
-          catch: (cause) =>
-            new SessionStoreError({
-              reason: "Corrupt",
-              operation: "get",
-              sessionId: id,
-              message: `Session store (Redis at ${texts.url}): ${id}: ${cause instanceof Error ? cause.message : String(cause)}`,
-              cause
-            })
-        })),
+    get: (id) => RedisSessions.claimSession(texts, id, Session.fromString),
     set: (id, session) => texts.set(id, session.toString()),
     setInactive: texts.setInactive,
     remove: texts.remove

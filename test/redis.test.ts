@@ -6,7 +6,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Layer, Option, Schedule, Scope, Stream } from "effect"
 import { Application, Connection, Server, Session, SessionStore } from "effect-jstp"
+import { Application as CompatApplication, type Connection as CompatConnection, net as compatNet } from "effect-jstp/compat"
+import { RedisSessionStorageProvider } from "effect-jstp/redis"
 import { Redis } from "ioredis"
+import type { AddressInfo, Socket } from "node:net"
+import { closeServer, trackSockets } from "./support/compat.js"
 import { withTool } from "./support/external.js"
 import * as Ref from "./support/jstp.js"
 import { privateRedis, redisServer } from "./support/redis.js"
@@ -20,6 +24,8 @@ const app = Application.make({
 const address = (port: number) => ({ _tag: "Tcp" as const, host: "127.0.0.1", port })
 
 const { jstp } = Ref
+
+type CompatServer = ReturnType<typeof compatNet.createServer>
 
 const redisPath = "path" in redisServer ? redisServer.path : ""
 
@@ -140,6 +146,57 @@ describe("SessionStore.redis", () => {
         expect(b.server.connections().map((c) => c.session()?.id)).toEqual([session?.id])
         stopped = true
         yield* b.close
+      })))
+
+  withTool(redisServer, "the facade: two servers with RedisSessionStorageProvider, a facade client restores on the other", (name) =>
+    it.scopedLive(name, () =>
+      Effect.gen(function*() {
+        const redis = yield* privateRedis(redisPath)
+        const calc = new CompatApplication("calc", {
+          calc: { add: (_c: unknown, a: number, b: number, callback: (error: unknown, sum?: number) => void) => callback(null, a + b) }
+        })
+        // A facade server closes when its sockets are gone (as 2.x's): they are destroyed first.
+        const facadeNode = Effect.acquireRelease(
+          Effect.async<{ readonly server: CompatServer; readonly port: number; readonly provider: RedisSessionStorageProvider; readonly sockets: Set<Socket> }>((resume) => {
+            const provider = new RedisSessionStorageProvider({ url: redis.url })
+            const server = compatNet.createServer({ applications: [calc], sessionStorageProvider: provider })
+            const sockets = trackSockets(server)
+            server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, port: (server.address() as AddressInfo).port, provider, sockets })))
+          }),
+          ({ provider, server, sockets }) =>
+            Effect.zipRight(Effect.promise(() => closeServer(server, sockets)), Effect.promise(() => provider.close()))
+        )
+        const aScope = yield* Scope.make()
+        const a = yield* Scope.extend(facadeNode, aScope)
+        const b = yield* facadeNode
+        let stopped = false
+        const reconnected = yield* Deferred.make<unknown>()
+        const dialB = (reconnect: (...options: Array<unknown>) => void): void => {
+          setTimeout(() => {
+            if (stopped) return
+            reconnect(b.port, "127.0.0.1", (error: unknown) => {
+              if (error === null || error === undefined) Deferred.unsafeDone(reconnected, Effect.succeed(null))
+            })
+          }, 30)
+        }
+        const { connection, session } = yield* Effect.async<{ readonly connection: CompatConnection; readonly session: { readonly id: string } }, unknown>((resume) => {
+          compatNet.connect("calc", { reconnector: (_connection: unknown, reconnect: (...options: Array<unknown>) => void) => dialB(reconnect) }, a.port, "127.0.0.1", (error: unknown, connection?: CompatConnection, session?: { readonly id: string }) =>
+            error === null && connection !== undefined && session !== undefined ? resume(Effect.succeed({ connection, session })) : resume(Effect.fail(error)))
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(() => {
+          stopped = true
+          connection.close()
+        }))
+        const call = (x: number, y: number) =>
+          Effect.async<ReadonlyArray<unknown>, unknown>((resume) =>
+            connection.callMethod("calc", "add", [x, y], (error: unknown, ...results: Array<unknown>) =>
+              resume(error ? Effect.fail(error) : Effect.succeed(results))))
+        expect(yield* call(1, 2)).toEqual([3])
+        yield* Scope.close(aScope, Exit.void)
+        yield* Deferred.await(reconnected).pipe(Effect.timeout("5 seconds"))
+        expect(yield* call(2, 3)).toEqual([5])
+        expect(b.server.getClientsArray().map((c) => c.session?.id)).toEqual([session.id])
+        stopped = true
       })))
 
   withTool(redisServer, "Redis stopped while a server serves: it goes on, says what is degraded, and recovers when Redis is back", (name) => {

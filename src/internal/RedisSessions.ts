@@ -122,3 +122,27 @@ export const make = (options?: RedisOptions): Effect.Effect<RedisSessionTexts, n
     }
   })
 
+
+/**
+ * The session `claim` found, read back with `fromString` (each API's own
+ * `Session`): a text that is not a session fails as `Corrupt`.
+ *
+ * @since 0.1.0
+ */
+export const claimSession = <S>(
+  texts: RedisSessionTexts,
+  id: string,
+  fromString: (text: string) => S
+): Effect.Effect<Option.Option<S>, SessionStoreError> =>
+  Effect.flatMap(texts.claim(id), (text) =>
+    Option.isNone(text) ? Effect.succeedNone : Effect.try({
+      try: () => Option.some(fromString(text.value)),
+      catch: (cause) =>
+        new SessionStoreError({
+          reason: "Corrupt",
+          operation: "get",
+          sessionId: id,
+          message: `Session store (Redis at ${texts.url}): ${id}: ${cause instanceof Error ? cause.message : String(cause)}`,
+          cause
+        })
+    }))
