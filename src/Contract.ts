@@ -259,15 +259,31 @@ const parseMessage = (error: unknown): string => error instanceof Error ? error.
 const describeFailure = (error: { readonly _tag: string; readonly message?: unknown }): string =>
   Object.hasOwn(error, "message") && typeof error.message === "string" && error.message !== "" ? error.message : error._tag
 
-// The wire array of a declared failure: [code, message, encoded].
-const encodeFailure = (declared: Failure, error: { readonly _tag: string }): Either.Either<ReadonlyArray<unknown>, unknown> =>
-  Either.map(
-    Schema.encodeUnknownEither(declared.schema)(error),
-    (encoded) => [declared.code, describeFailure(error), encoded]
-  )
+// A method's declared failures, for a server: which one a value is, and its
+// wire array, [code, message, encoded]; undefined for a value none declares.
+// The schemas' guards and encoders are made once per method.
+const failureEncoder = (failures: ReadonlyArray<Failure>) => {
+  const encoders = failures.map((declared) => ({
+    code: declared.code,
+    is: Schema.is(declared.schema),
+    encode: Schema.encodeUnknownEither(declared.schema)
+  }))
+  return (error: unknown): Either.Either<ReadonlyArray<unknown>, unknown> | undefined => {
+    const declared = encoders.find((encoder) => encoder.is(error))
+    return declared === undefined
+      ? undefined
+      : Either.map(declared.encode(error), (encoded) => [declared.code, describeFailure(error as { readonly _tag: string }), encoded])
+  }
+}
 
-const declaredFor = (failures: ReadonlyArray<Failure>, error: unknown): Failure | undefined =>
-  failures.find((declared) => Schema.is(declared.schema)(error))
+// A method's answer on the wire: the value encoded, as one result or as
+// several (`Application.results`), or no result; the encoder made once.
+const answerEncoder = (answer: Answer): (value: unknown) => Either.Either<unknown, unknown> => {
+  if (answer._tag === "None") return () => Either.right(Application.results())
+  if (answer._tag === "One") return Schema.encodeUnknownEither(answer.schema)
+  const encode = Schema.encodeUnknownEither(answer.schema)
+  return (value) => Either.map(encode(value), (encoded) => Application.results(...encoded))
+}
 
 // One method of `implement`: a returning handler of arity `1 + params`, so
 // the engine's arity check answers 17 before anything else.
@@ -277,12 +293,8 @@ const serve = (
   handler: (connection: Connection.Connection, ...args: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown, unknown>
 ) => {
   const decodeArgs = Schema.decodeUnknownEither(spec.params)
-  const answer = spec.answer
-  const encodeAnswer: (value: unknown) => Either.Either<unknown, unknown> = answer._tag === "None"
-    ? () => Either.right(Application.results())
-    : answer._tag === "One"
-    ? (value) => Schema.encodeUnknownEither(answer.schema)(value)
-    : (value) => Either.map(Schema.encodeUnknownEither(answer.schema)(value), (encoded) => Application.results(...encoded))
+  const encodeAnswer = answerEncoder(spec.answer)
+  const encodeFailure = failureEncoder(spec.failures)
   const fn = (connection: Connection.Connection, ...args: ReadonlyArray<unknown>) => {
     const decoded = decodeArgs(args)
     if (Either.isLeft(decoded)) {
@@ -297,10 +309,10 @@ const serve = (
       onFailure: (cause) => {
         const failed = Cause.failureOption(cause)
         if (failed._tag === "None") return Effect.failCause(cause)
-        const declared = declaredFor(spec.failures, failed.value)
+        const encoded = encodeFailure(failed.value)
         // Undeclared: a defect, answered 16 and logged with the failure itself.
-        if (declared === undefined) return Effect.die(failed.value)
-        return Either.match(encodeFailure(declared, failed.value as { readonly _tag: string }), {
+        if (encoded === undefined) return Effect.die(failed.value)
+        return Either.match(encoded, {
           onLeft: (error) =>
             Effect.die(new Error(`${where} failed with a value its contract cannot encode: ${parseMessage(error)}`)),
           onRight: Effect.fail
@@ -397,7 +409,7 @@ export interface Client<C extends Contract> {
   }
 }
 
-const decodeError = (reason: ContractError["reason"], where: string, cause: unknown) =>
+const contractError = (reason: ContractError["reason"], where: string, cause: unknown) =>
   new ContractError({ reason, message: `${where}: ${parseMessage(cause)}`, cause })
 
 // A RemoteError whose code a declared failure has, as that failure.
@@ -415,7 +427,7 @@ const toDeclared = (where: string, failures: ReadonlyArray<Failure>) => {
       if (Either.isRight(decoded)) return decoded.right
       last = decoded.left
     }
-    return declared ? decodeError("InvalidFailure", `${where} failed with code ${error.code}`, last) : error
+    return declared ? contractError("InvalidFailure", `${where} failed with code ${error.code}`, last) : error
   }
 }
 
@@ -434,7 +446,7 @@ const callMethod = (connection: Connection.Connection, iface: string, name: stri
     const decoded = decodeResults(results)
     return Either.isRight(decoded)
       ? Exit.succeed(decoded.right)
-      : Exit.fail(decodeError("InvalidResults", `Results of ${where}`, decoded.left))
+      : Exit.fail(contractError("InvalidResults", `Results of ${where}`, decoded.left))
   }
   const answered = ConnectionHandle.answeredCallOf(connection)
   const send = (args: ReadonlyArray<unknown>): Effect.Effect<unknown, unknown> =>
@@ -449,7 +461,7 @@ const callMethod = (connection: Connection.Connection, iface: string, name: stri
       const encoded = encodeArgs(args)
       return Either.isRight(encoded)
         ? send(encoded.right)
-        : Effect.fail(decodeError("InvalidArguments", `Arguments for ${where}`, encoded.left))
+        : Effect.fail(contractError("InvalidArguments", `Arguments for ${where}`, encoded.left))
     })
 }
 
@@ -467,7 +479,7 @@ const decodeEvents = (
           const decoded = decode(received.args)
           if (Either.isLeft(decoded)) {
             return Channel.write(Chunk.unsafeFromArray(out)).pipe(
-              Channel.zipRight(Channel.fail(decodeError("InvalidEvent", `Event ${where}`, decoded.left)))
+              Channel.zipRight(Channel.fail(contractError("InvalidEvent", `Event ${where}`, decoded.left)))
             )
           }
           out.push(decoded.right)
@@ -573,7 +585,7 @@ export const emitter = <C extends Contract>(
       const emit = (...args: ReadonlyArray<unknown>) =>
         Effect.suspend((): Effect.Effect<void, ConnectionError | ContractError> =>
           Either.match(encode(args), {
-            onLeft: (error) => Effect.fail(decodeError("InvalidArguments", `Event ${iface}.${name}`, error)),
+            onLeft: (error) => Effect.fail(contractError("InvalidArguments", `Event ${iface}.${name}`, error)),
             onRight: (encoded) => send(iface, name, encoded)
           })
         )

@@ -176,6 +176,15 @@ const answeredCalls = new WeakMap<Connection, AnsweredCall>()
  */
 export const answeredCallOf = (connection: Connection): AnsweredCall | undefined => answeredCalls.get(connection)
 
+// The outcome of a plain request: its failure, or `onOk` of its results.
+// Made once per kind of request, not per request (a call is the hot path).
+const answerWith = <A>(onOk: (values: ReadonlyArray<unknown>) => A): Answer<A, RemoteError.RemoteError | ConnectionError> =>
+(failure, values) => failure === undefined ? Exit.succeed(onOk(values)) : Exit.fail(failure)
+
+const answerResults = answerWith(identity)
+const answerMethodNames = answerWith((names) => names.filter((name): name is string => typeof name === "string"))
+const answerVoid = answerWith((): void => undefined)
+
 /**
  * Internal: a connection handle over an engine.
  *
@@ -206,14 +215,8 @@ export const fromParts = (parts: Parts): Connection => {
       }
     })
 
-  const request = <A>(
-    send: (reply: Reply) => number,
-    onOk: (values: ReadonlyArray<unknown>) => A
-  ): Effect.Effect<A, RemoteError.RemoteError | ConnectionError> =>
-    requestWith(send, (failure, values) => failure === undefined ? Exit.succeed(onOk(values)) : Exit.fail(failure))
-
   const call: Connection["call"] = (iface, method, args = [], options) => {
-    const effect = request((reply) => engine.call(iface, method, args, reply), identity)
+    const effect = requestWith((reply) => engine.call(iface, method, args, reply), answerResults)
     if (options?.timeout === undefined) return effect
     const timeout = options.timeout
     return Effect.timeoutFail(effect, {
@@ -330,7 +333,7 @@ export const fromParts = (parts: Parts): Connection => {
     })
 
   const inspect = (iface: string) =>
-    request((reply) => engine.inspect(iface, reply), (names) => names.filter((name) => typeof name === "string"))
+    requestWith((reply) => engine.inspect(iface, reply), answerMethodNames)
       .pipe(Effect.map((methodNames): RemoteProxy => ({
         iface,
         methodNames,
@@ -341,7 +344,7 @@ export const fromParts = (parts: Parts): Connection => {
         events: events(iface)
       })))
 
-  const ping = request((reply) => engine.ping(reply), () => undefined).pipe(
+  const ping = requestWith((reply) => engine.ping(reply), answerVoid).pipe(
     Effect.catchTag("RemoteError", (error) => Effect.fail(new ConnectionError({ reason: "ProtocolViolation", message: error.message })))
   )
 
