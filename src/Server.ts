@@ -203,11 +203,12 @@ export const make = <R = never>(
     const store = yield* SessionStore.SessionStore
     const events = yield* PubSub.unbounded<ServerEvent>()
     const publish = (event: ServerEvent) => runSync(PubSub.publish(events, event))
-    // A store that fails is reported, once per failure; the server goes on.
-    const storeFailed = (error: unknown) => {
-      if (!(error instanceof SessionStore.SessionStoreError)) return
-      publish({ _tag: "SessionStoreFailed", error })
-      runSync(Effect.logError(`${error.message}; the session cannot be restored`, error))
+    // A store that failed is reported, once per failure; the server goes on.
+    const reportStore = (exit: Exit.Exit<unknown, SessionStore.SessionStoreError>) => {
+      const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+      if (Option.isNone(error)) return
+      publish({ _tag: "SessionStoreFailed", error: error.value })
+      runSync(Effect.logError(`${error.value.message}; the session cannot be restored`, error.value))
     }
     // Writes still running when the server closes are waited for (bounded),
     // so that the sessions the close stores are in the store once it is done.
@@ -217,7 +218,7 @@ export const make = <R = never>(
       writes.add(fiber)
       fiber.addObserver((exit) => {
         writes.delete(fiber)
-        if (Exit.isFailure(exit)) Option.map(Cause.failureOption(exit.cause), storeFailed)
+        reportStore(exit)
       })
     }
     const storeInactive = (session: Session) =>
@@ -306,7 +307,7 @@ export const make = <R = never>(
             load: (_, sessionId, loaded) =>
               runCallback(store.get(sessionId), {
                 onExit: (exit) => {
-                  if (Exit.isFailure(exit)) Option.map(Cause.failureOption(exit.cause), storeFailed)
+                  reportStore(exit)
                   const session = Exit.isSuccess(exit) ? Option.getOrUndefined(exit.value) : undefined
                   loaded(session?.ended !== true ? session : undefined)
                 }

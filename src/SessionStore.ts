@@ -9,7 +9,7 @@ import { Context, Duration, Effect, Either, Layer, Option, Schedule, type Scope 
 import { MemorySessions } from "./engine/MemorySessions.js"
 import * as RedisSessions from "./internal/RedisSessions.js"
 import { Session } from "./engine/Session.js"
-import { type RedisOptions, SessionStoreError } from "./SessionStoreError.js"
+import { corrupt, type RedisOptions, type SessionStoreError, unavailable } from "./SessionStoreError.js"
 
 export { type RedisOptions, SessionStoreError } from "./SessionStoreError.js"
 
@@ -146,40 +146,37 @@ export const fromKeyValueStore = (
     const prefix = options?.prefix ?? "jstp-session:"
     const lifetime = Duration.toMillis(options?.inactiveLifetime ?? Duration.hours(24))
     const indexKey = `${prefix}index`
-    const unavailable = (operation: SessionStoreError["operation"], sessionId: string) => (cause: unknown) =>
-      new SessionStoreError({
-        reason: "Unavailable",
-        operation,
-        sessionId,
-        message: `Session store: ${operation} ${sessionId} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
-        cause
-      })
-    const corrupt = (operation: SessionStoreError["operation"], sessionId: string, why: string) =>
-      new SessionStoreError({ reason: "Corrupt", operation, sessionId, message: `Session store: ${sessionId}: ${why}` })
+    const unavailableFor = (operation: SessionStoreError["operation"], sessionId: string) => (cause: unknown) =>
+      unavailable("Session store", operation, sessionId, cause)
     // The index changes only as sessions come and go, one writer at a time.
+    // This store is its only writer (one server), so it is read once, then
+    // kept here and written through.
     const lock = yield* Effect.makeSemaphore(1)
-    const readIndex = kv.get(indexKey).pipe(
-      Effect.map(Option.match({
-        onNone: (): Array<string> => [],
-        onSome: (text) => {
-          const ids: unknown = Either.getOrUndefined(Either.try(() => JSON.parse(text)))
-          return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === "string") : []
-        }
-      }))
+    let index: Set<string> | undefined
+    const loadIndex = Effect.suspend(() =>
+      index !== undefined ? Effect.succeed(index) : kv.get(indexKey).pipe(
+        Effect.map((text) => {
+          const ids: unknown = Option.isNone(text) ? [] : Either.getOrUndefined(Either.try(() => JSON.parse(text.value)))
+          index = new Set(Array.isArray(ids) ? ids.filter((id): id is string => typeof id === "string") : [])
+          return index
+        })
+      )
     )
     const updateIndex = (change: (ids: Set<string>) => boolean) =>
       lock.withPermits(1)(Effect.gen(function*() {
-        const ids = new Set(yield* readIndex)
+        const ids = yield* loadIndex
         if (change(ids)) yield* kv.set(indexKey, JSON.stringify([...ids]))
       }))
     const readEntry = (operation: SessionStoreError["operation"], id: string) =>
       kv.get(prefix + id).pipe(
-        Effect.mapError(unavailable(operation, id)),
+        Effect.mapError(unavailableFor(operation, id)),
         Effect.flatMap(Option.match({
           onNone: () => Effect.succeed(Option.none<Entry>()),
           onSome: (text) => {
             const entry = parseEntry(text)
-            return entry === undefined ? Effect.fail(corrupt(operation, id, "not a stored session")) : Effect.succeed(Option.some(entry))
+            return entry === undefined
+              ? Effect.fail(corrupt("Session store", operation, id, "not a stored session"))
+              : Effect.succeed(Option.some(entry))
           }
         }))
       )
@@ -187,7 +184,7 @@ export const fromKeyValueStore = (
     const remove = (id: string) =>
       kv.remove(prefix + id).pipe(
         Effect.zipRight(updateIndex((ids) => ids.delete(id))),
-        Effect.mapError(unavailable("remove", id))
+        Effect.mapError(unavailableFor("remove", id))
       )
     const store: SessionStore = {
       get: (id) =>
@@ -200,7 +197,7 @@ export const fromKeyValueStore = (
           }
           return Option.some(yield* Effect.try({
             try: () => Session.fromString(entry.value.session),
-            catch: (cause) => corrupt("get", id, cause instanceof Error ? cause.message : String(cause))
+            catch: (cause) => corrupt("Session store", "get", id, cause)
           }))
         }),
       set: (id, session) =>
@@ -210,14 +207,14 @@ export const fromKeyValueStore = (
             ids.add(id)
             return true
           })),
-          Effect.mapError(unavailable("set", id))
+          Effect.mapError(unavailableFor("set", id))
         ),
       setInactive: (id) =>
         Effect.gen(function*() {
           const entry = yield* readEntry("setInactive", id)
           if (Option.isNone(entry)) return
           yield* kv.set(prefix + id, JSON.stringify({ ...entry.value, inactiveSince: Date.now() } satisfies Entry)).pipe(
-            Effect.mapError(unavailable("setInactive", id))
+            Effect.mapError(unavailableFor("setInactive", id))
           )
         }),
       remove
@@ -226,7 +223,7 @@ export const fromKeyValueStore = (
     // whose session is gone. A failed round is logged; the next one retries.
     const purge = Effect.gen(function*() {
       const now = Date.now()
-      for (const id of yield* readIndex) {
+      for (const id of [...(yield* lock.withPermits(1)(loadIndex))]) {
         const entry = yield* kv.get(prefix + id)
         const parsed = Option.map(entry, parseEntry)
         if (Option.isNone(parsed) || parsed.value === undefined || expired(parsed.value, now)) yield* remove(id)

@@ -24,6 +24,30 @@ export class SessionStoreError extends Data.TaggedError("SessionStoreError")<{
   readonly cause?: unknown
 }> {}
 
+const describe = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+
+/**
+ * Internal: `store` (as messages name it) could not do `operation` on the session.
+ *
+ * @since 0.1.0
+ */
+export const unavailable = (store: string, operation: SessionStoreError["operation"], sessionId: string, cause: unknown) =>
+  new SessionStoreError({
+    reason: "Unavailable",
+    operation,
+    sessionId,
+    message: `${store}: ${operation} ${sessionId} failed: ${describe(cause)}`,
+    cause
+  })
+
+/**
+ * Internal: what `store` holds for the session is not a session.
+ *
+ * @since 0.1.0
+ */
+export const corrupt = (store: string, operation: SessionStoreError["operation"], sessionId: string, cause: unknown) =>
+  new SessionStoreError({ reason: "Corrupt", operation, sessionId, message: `${store}: ${sessionId}: ${describe(cause)}`, cause })
+
 /**
  * @since 0.1.0
  */

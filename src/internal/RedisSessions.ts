@@ -8,7 +8,10 @@
  * @since 0.1.0
  */
 import { Duration, Effect, Option, Runtime, type Scope } from "effect"
-import { type RedisOptions, SessionStoreError } from "../SessionStoreError.js"
+import { corrupt, type RedisOptions, type SessionStoreError, unavailable } from "../SessionStoreError.js"
+
+// How the store's errors name it.
+const storeName = (url: string) => `Session store (Redis at ${url})`
 
 // Each session is a hash: its text (Session#toString) and the node that holds
 // it. A node writes only a session it holds, so that one that restored the
@@ -103,16 +106,9 @@ export const make = (options?: RedisOptions): Effect.Effect<RedisSessionTexts, n
       Effect.catchAll(() => Effect.void)
     )
     const scripts = client as unknown as RedisScripts
-    const fail = (operation: SessionStoreError["operation"], sessionId: string) => (cause: unknown) =>
-      new SessionStoreError({
-        reason: "Unavailable",
-        operation,
-        sessionId,
-        message: `Session store (Redis at ${url}): ${operation} ${sessionId} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
-        cause
-      })
+    const where = storeName(url)
     const run = <A>(operation: SessionStoreError["operation"], id: string, command: () => Promise<A>) =>
-      Effect.tryPromise({ try: command, catch: fail(operation, id) })
+      Effect.tryPromise({ try: command, catch: (cause) => unavailable(where, operation, id, cause) })
     return {
       url,
       claim: (id) => Effect.map(run("get", id, () => scripts.jstpClaim(prefix + id, node)), Option.fromNullable),
@@ -137,12 +133,5 @@ export const claimSession = <S>(
   Effect.flatMap(texts.claim(id), (text) =>
     Option.isNone(text) ? Effect.succeedNone : Effect.try({
       try: () => Option.some(fromString(text.value)),
-      catch: (cause) =>
-        new SessionStoreError({
-          reason: "Corrupt",
-          operation: "get",
-          sessionId: id,
-          message: `Session store (Redis at ${texts.url}): ${id}: ${cause instanceof Error ? cause.message : String(cause)}`,
-          cause
-        })
+      catch: (cause) => corrupt(storeName(texts.url), "get", id, cause)
     }))
