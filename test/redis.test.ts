@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Layer, Option, Schedule, Scope, Stream } from "effect"
 import { Application, Connection, Server, Session, SessionStore } from "effect-jstp"
-import { Application as CompatApplication, type Connection as CompatConnection, net as compatNet } from "effect-jstp/compat"
+import { Application as CompatApplication, net as compatNet } from "effect-jstp/compat"
 import { RedisSessionStorageProvider } from "effect-jstp/redis"
 import { Redis } from "ioredis"
 import type { AddressInfo, Socket } from "node:net"
@@ -43,6 +43,53 @@ const node = (url: string, options: Partial<Server.Options<never>> = {}) =>
       Scope.extend(scope)
     )
     return { server, port: portOf(server.addresses[0]), close: Scope.close(scope, Exit.void) }
+  })
+
+/** What the 2.x-style clients (2.3.0's and the facade's) share here. */
+interface TwoXConnection {
+  callMethod(iface: string, method: string, args: ReadonlyArray<unknown>, callback: (error: unknown, ...results: Array<unknown>) => void): void
+  close(): void
+}
+
+type TwoXConnect = (
+  app: string,
+  client: { readonly reconnector: (connection: unknown, reconnect: (...options: Array<unknown>) => void) => void },
+  port: number,
+  host: string,
+  callback: (error: unknown, connection?: TwoXConnection, session?: { readonly id: string }) => void
+) => void
+
+/**
+ * A 2.x-style client of `connect` on `firstPort` whose reconnector dials
+ * `nextPort`: `add` calls calc.add, `reconnected` completes on the first
+ * reconnection that succeeds. It stops reconnecting and closes with the scope.
+ */
+const twoXClient = (connect: TwoXConnect, firstPort: number, nextPort: number) =>
+  Effect.gen(function*() {
+    let stopped = false
+    const reconnected = yield* Deferred.make<void>()
+    const { connection, session } = yield* Effect.async<{ readonly connection: TwoXConnection; readonly session: { readonly id: string } }, unknown>((resume) =>
+      connect("calc", {
+        reconnector: (_connection, reconnect) =>
+          setTimeout(() => {
+            if (stopped) return
+            reconnect(nextPort, "127.0.0.1", (error: unknown) => {
+              if (error === null || error === undefined) Deferred.unsafeDone(reconnected, Effect.void)
+            })
+          }, 30)
+      }, firstPort, "127.0.0.1", (error, connection, session) =>
+        error === null && connection !== undefined && session !== undefined
+          ? resume(Effect.succeed({ connection, session }))
+          : resume(Effect.fail(error)))
+    )
+    const stop = Effect.sync(() => {
+      stopped = true
+    })
+    yield* Effect.addFinalizer(() => Effect.zipRight(stop, Effect.sync(() => connection.close())))
+    const add = (x: number, y: number) =>
+      Effect.async<ReadonlyArray<unknown>, unknown>((resume) =>
+        connection.callMethod("calc", "add", [x, y], (error, ...results) => resume(error ? Effect.fail(error) : Effect.succeed(results))))
+    return { session, add, stop, reconnected: Deferred.await(reconnected).pipe(Effect.timeout("5 seconds")) }
   })
 
 describe("SessionStore.redis", () => {
@@ -118,33 +165,13 @@ describe("SessionStore.redis", () => {
         const redis = yield* privateRedis(redisPath)
         const a = yield* node(redis.url)
         const b = yield* node(redis.url)
-        let stopped = false
-        const reconnected = yield* Deferred.make<unknown>()
-        const { connection, session } = yield* Effect.async<{ readonly connection: Ref.Connection; readonly session: Ref.Session | undefined }, unknown>((resume) => {
-          jstp.net.connect("calc", {
-            reconnector: (_connection, reconnect) =>
-              setTimeout(() => {
-                if (!stopped) reconnect(b.port, "127.0.0.1", (error: unknown) => Deferred.unsafeDone(reconnected, Effect.succeed(error)))
-              }, 30)
-          }, a.port, "127.0.0.1", (error, connection, session) =>
-            error === null && connection !== undefined ? resume(Effect.succeed({ connection, session })) : resume(Effect.fail(error)))
-        })
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            stopped = true
-            connection.close()
-          })
-        )
-        const call = (a: number, b: number) =>
-          Effect.async<ReadonlyArray<unknown>, unknown>((resume) =>
-            connection.callMethod("calc", "add", [a, b], (error, ...results) =>
-              resume(error ? Effect.fail(error) : Effect.succeed(results))))
-        expect(yield* call(1, 2)).toEqual([3])
+        const client = yield* twoXClient(jstp.net.connect as unknown as TwoXConnect, a.port, b.port)
+        expect(yield* client.add(1, 2)).toEqual([3])
         yield* a.close
-        expect(yield* Deferred.await(reconnected).pipe(Effect.timeout("5 seconds"))).toBeNull()
-        expect(yield* call(2, 3)).toEqual([5])
-        expect(b.server.connections().map((c) => c.session()?.id)).toEqual([session?.id])
-        stopped = true
+        yield* client.reconnected
+        expect(yield* client.add(2, 3)).toEqual([5])
+        expect(b.server.connections().map((c) => c.session()?.id)).toEqual([client.session.id])
+        yield* client.stop
         yield* b.close
       })))
 
@@ -169,34 +196,13 @@ describe("SessionStore.redis", () => {
         const aScope = yield* Scope.make()
         const a = yield* Scope.extend(facadeNode, aScope)
         const b = yield* facadeNode
-        let stopped = false
-        const reconnected = yield* Deferred.make<unknown>()
-        const dialB = (reconnect: (...options: Array<unknown>) => void): void => {
-          setTimeout(() => {
-            if (stopped) return
-            reconnect(b.port, "127.0.0.1", (error: unknown) => {
-              if (error === null || error === undefined) Deferred.unsafeDone(reconnected, Effect.succeed(null))
-            })
-          }, 30)
-        }
-        const { connection, session } = yield* Effect.async<{ readonly connection: CompatConnection; readonly session: { readonly id: string } }, unknown>((resume) => {
-          compatNet.connect("calc", { reconnector: (_connection: unknown, reconnect: (...options: Array<unknown>) => void) => dialB(reconnect) }, a.port, "127.0.0.1", (error: unknown, connection?: CompatConnection, session?: { readonly id: string }) =>
-            error === null && connection !== undefined && session !== undefined ? resume(Effect.succeed({ connection, session })) : resume(Effect.fail(error)))
-        })
-        yield* Effect.addFinalizer(() => Effect.sync(() => {
-          stopped = true
-          connection.close()
-        }))
-        const call = (x: number, y: number) =>
-          Effect.async<ReadonlyArray<unknown>, unknown>((resume) =>
-            connection.callMethod("calc", "add", [x, y], (error: unknown, ...results: Array<unknown>) =>
-              resume(error ? Effect.fail(error) : Effect.succeed(results))))
-        expect(yield* call(1, 2)).toEqual([3])
+        const client = yield* twoXClient(compatNet.connect as unknown as TwoXConnect, a.port, b.port)
+        expect(yield* client.add(1, 2)).toEqual([3])
         yield* Scope.close(aScope, Exit.void)
-        yield* Deferred.await(reconnected).pipe(Effect.timeout("5 seconds"))
-        expect(yield* call(2, 3)).toEqual([5])
-        expect(b.server.getClientsArray().map((c) => c.session?.id)).toEqual([session.id])
-        stopped = true
+        yield* client.reconnected
+        expect(yield* client.add(2, 3)).toEqual([5])
+        expect(b.server.getClientsArray().map((c) => c.session?.id)).toEqual([client.session.id])
+        yield* client.stop
       })))
 
   withTool(redisServer, "Redis stopped while a server serves: it goes on, says what is degraded, and recovers when Redis is back", (name) => {
