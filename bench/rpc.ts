@@ -284,6 +284,12 @@ const checkResults = (tally: Tally, results: ReadonlyArray<unknown>, payload: st
   if (results.length !== 1 || results[0] !== payload) tally.mismatches++
 }
 
+// A typed call's result: the value itself.
+const checkValue = (tally: Tally, value: unknown, payload: string): void => {
+  tally.completed++
+  if (value !== payload) tally.mismatches++
+}
+
 const checkError = (tally: Tally, error: unknown): void => {
   tally.completed++
   tally.errors++
@@ -312,23 +318,30 @@ const watchdog = (tally: Tally, onStall: () => void): (() => void) => {
 const stallError = (who: string, tally: Tally, total: number): Error =>
   new Error(`rpc bench (${who}): no call completed for ${STALL_MS / 1000} s (${tally.completed} of ${total} calls done)`)
 
-/** A call of a fiber-driven client: an Effect that succeeds with its results. */
-type FiberCall<C> = (connection: C, payload: string) => Effect.Effect<ReadonlyArray<unknown>, unknown>
+/**
+ * A call of a fiber-driven client: an Effect that succeeds with its results
+ * (an array, checked by `checkResults`), or with the echoed value itself
+ * when `echoesValue` (a typed call: checked without wrapping it).
+ */
+interface FiberCall<C> {
+  (connection: C, payload: string): Effect.Effect<unknown, unknown>
+  readonly echoesValue?: true
+}
 
 const oursCall: FiberCall<Connection.Connection> = (connection, payload) => connection.call("echo", "echo", [payload])
 
 // The same call through a typed contract: the argument encoded, the result
-// decoded (a string), then put back in an array for the checks.
+// decoded (a string), which is checked as it is.
 const BenchContract = Contract.make({
   name: "bench",
   version: "1.0.0",
   interfaces: { echo: { methods: { echo: Contract.method({ params: [Schema.String], success: Schema.String }) } } }
 })
 
-const asResults = (value: string): ReadonlyArray<unknown> => [value]
-
-const typedCall: FiberCall<Contract.Client<typeof BenchContract>> = (client, payload) =>
-  Effect.map(client.methods.echo.echo(payload), asResults)
+const typedCall: FiberCall<Contract.Client<typeof BenchContract>> = Object.assign(
+  (client: Contract.Client<typeof BenchContract>, payload: string) => client.methods.echo.echo(payload),
+  { echoesValue: true as const }
+)
 
 // The Effect floor: the bare echo's client, each call one Effect.async
 // resumed from its callback.
@@ -359,7 +372,10 @@ const fiberBatch = <C>(
           const start = process.hrtime.bigint()
           const exit = yield* Effect.exit(call(connection, payload))
           latencies[slot] = Number(process.hrtime.bigint() - start)
-          if (Exit.isSuccess(exit)) checkResults(tally, exit.value, payload)
+          if (Exit.isSuccess(exit)) {
+            if (call.echoesValue) checkValue(tally, exit.value, payload)
+            else checkResults(tally, exit.value as ReadonlyArray<unknown>, payload)
+          }
           else checkError(tally, Cause.squash(exit.cause))
         }
       })
