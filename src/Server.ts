@@ -8,11 +8,11 @@
 import { Cause, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, PubSub, Runtime, type Scope, Stream } from "effect"
 import * as Application from "./Application.js"
 import * as Connection from "./Connection.js"
-import { type CloseReason, Engine, type HandshakeOutcome } from "./engine/Engine.js"
+import { type CloseReason, Engine, type HandshakeOutcome, type Link } from "./engine/Engine.js"
 import type { ConnectionError } from "./ConnectionError.js"
 import * as Handshake from "./engine/Handshake.js"
 import * as ConnectionHandle from "./internal/ConnectionHandle.js"
-import { ServerCore } from "./engine/ServerCore.js"
+import { ServerCore, type Target } from "./engine/ServerCore.js"
 import { platformTimers } from "./engine/SessionCache.js"
 import { Session } from "./engine/Session.js"
 import * as Versions from "./engine/Versions.js"
@@ -21,6 +21,11 @@ import * as SessionStore from "./SessionStore.js"
 import type { TransportError } from "./transport/Link.js"
 import * as Net from "./transport/Net.js"
 import type * as Message from "./wire/Message.js"
+
+export type {
+  /** @since 0.1.0 */
+  Target
+} from "./engine/ServerCore.js"
 
 /**
  * What an auth policy is asked.
@@ -79,6 +84,13 @@ export type ServerEvent =
    * cannot be restored; one it could not read was refused (error 11).
    */
   | { readonly _tag: "SessionStoreFailed"; readonly error: SessionStore.SessionStoreError }
+  /**
+   * The store works again for what had failed: the crash-safe journal
+   * (`journal`: sessions are crash-safe again) or the broadcasts to the
+   * other nodes (`publish`). A failure of either is reported once, as
+   * `SessionStoreFailed`, until this event.
+   */
+  | { readonly _tag: "SessionStoreRecovered"; readonly operation: "journal" | "publish" }
   /** The session store evicted a dropped session (to keep its memory budget): it is no longer restorable. */
   | { readonly _tag: "SessionEvicted"; readonly sessionId: string }
   /** A broadcast did not reach this connection; the others got it. */
@@ -133,6 +145,19 @@ export interface Server {
    * serialized) fails with `InvalidArgument`, sent to nobody.
    */
   readonly broadcast: (iface: string, event: string, args?: ReadonlyArray<unknown>) => Effect.Effect<void, ConnectionError>
+  /**
+   * Sends an event to one session (`{ session: id }`) or to every session
+   * of a user (`{ user: name }`), wherever it is connected: on this node,
+   * and on the others of a cluster (a store with a bus, as
+   * `SessionStore.layerRedis`'s). A dropped connection's session kept for a
+   * restore gets it when it restores. Failures as `broadcast`'s.
+   */
+  readonly sendTo: (
+    target: Target,
+    iface: string,
+    event: string,
+    args?: ReadonlyArray<unknown>
+  ) => Effect.Effect<void, ConnectionError>
   /** Replaces the applications offered to new connections. */
   readonly updateApplications: (applications: ReadonlyArray<Application.Application<unknown>>) => Effect.Effect<void>
   /**
@@ -172,6 +197,7 @@ interface Live {
   readonly id: number
   readonly connection: Connection.Connection
   readonly engine: Engine
+  readonly link: Link
   readonly appInfo: { name: string; version: string }
   readonly requestedVersion: string
   readonly lifecycle: PubSub.PubSub<Connection.Lifecycle>
@@ -221,6 +247,24 @@ export const make = <R = never>(
         reportStore(exit)
       })
     }
+    // The journal's and the bus's failures are said once per outage, and their end.
+    const failing = { journal: false, publish: false }
+    const outage = (operation: "journal" | "publish", error: SessionStore.SessionStoreError | undefined) => {
+      if ((error !== undefined) === failing[operation]) return
+      failing[operation] = error !== undefined
+      if (error === undefined) {
+        publish({ _tag: "SessionStoreRecovered", operation })
+        runSync(Effect.logInfo(operation === "journal" ? "Session store: sessions are crash-safe again" : "Session store: broadcasts reach the other nodes again"))
+        return
+      }
+      publish({ _tag: "SessionStoreFailed", error })
+      const consequence = operation === "journal"
+        ? "sessions are served but not crash-safe until it is back"
+        : "broadcasts and sendTo do not reach the other nodes until it is back"
+      runSync(Effect.logError(`${error.message}; ${consequence}`, error))
+    }
+    const journal = store.journal
+    const bus = store.bus
     const storeInactive = (session: Session) =>
       write(Effect.zipRight(store.set(session.id, session), store.setInactive(session.id)))
     // An ended session is removed; a store that cannot remove keeps it marked ended.
@@ -235,7 +279,22 @@ export const make = <R = never>(
         options.heartbeatInterval === undefined ? undefined : Duration.toMillis(options.heartbeatInterval),
       handshakeTimeout: Duration.toMillis(options.handshakeTimeout ?? Duration.seconds(3)),
       storeInactive: (entry) => storeInactive(entry.engine.session!),
-      forget: (entry) => forget(entry.engine.session!)
+      forget: (entry) => forget(entry.engine.session!),
+      journal: journal === undefined ? undefined : {
+        persist: (batch, done) =>
+          runCallback(journal(batch), {
+            onExit: (exit) => Exit.isSuccess(exit) ? done(undefined, exit.value) : done(Cause.squash(exit.cause))
+          }),
+        degraded: (error) => outage("journal", error as SessionStore.SessionStoreError | undefined)
+      },
+      bus: bus === undefined ? undefined : {
+        publish: (text) =>
+          runCallback(bus.publish(text), {
+            onExit: (exit) => outage("publish", Exit.isSuccess(exit) ? undefined : Cause.squash(exit.cause) as SessionStore.SessionStoreError)
+          }),
+        subscribe: bus.subscribe
+      },
+      badBusMessage: (error) => runSync(Effect.logWarning("Cluster: an event from another node is not a JSTP event; dropped", error))
     })
     // The store evicts dropped sessions to keep its memory budget: the core
     // drops them too.
@@ -267,6 +326,8 @@ export const make = <R = never>(
       Effect.scoped(Effect.gen(function*() {
         const remoteAddress = accepted.remoteAddress
         const framed = yield* accepted.open({ maxMessageSize: options.maxMessageSize })
+        // What the engine writes through (crash-safe mode: it waits for the journal).
+        const link = core.link(framed)
         const closed = yield* Deferred.make<CloseReason>()
         const lifecycle = yield* PubSub.unbounded<Connection.Lifecycle>()
         const listeners = ConnectionHandle.makeListeners()
@@ -287,6 +348,7 @@ export const make = <R = never>(
                 id: connection.id,
                 connection,
                 engine,
+                link,
                 appInfo,
                 lifecycle,
                 requestedVersion: Versions.requested(version, application.version)
@@ -295,7 +357,7 @@ export const make = <R = never>(
             },
             transfer: (sessionId, receivedCount) => {
               // The engine that kept the session takes this link over.
-              const cached = core.restore(sessionId, framed, receivedCount)
+              const cached = core.restore(sessionId, link, receivedCount)
               if (cached === undefined) return false
               current = cached
               target = cached.engine
@@ -329,7 +391,7 @@ export const make = <R = never>(
             newSession: (username) => new Session(undefined, username),
             accept: (application, session) => {
               current = entry
-              core.opened(entry!, session.id)
+              core.opened(entry!, session)
               return Application.dispatcher(application, entry!.connection, runtime as Runtime.Runtime<unknown>)
             },
             started: (_, __, restored) => publish({ _tag: restored ? "Restored" : "Connected", connection: entry!.connection }),
@@ -342,7 +404,7 @@ export const make = <R = never>(
 
         const engine: Engine = new Engine({
           role: "server",
-          link: framed,
+          link,
           maxMessageSize: options.maxMessageSize,
           maxBuffered: options.maxBuffered,
           maxBufferedBytes: options.maxBufferedBytes,
@@ -373,15 +435,15 @@ export const make = <R = never>(
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
             const owner = receiver()
-            if (owner.isLinkedTo(framed) && owner.phase !== "Detached") owner.close("Closed")
+            if (owner.isLinkedTo(link) && owner.phase !== "Detached") owner.close("Closed")
           })
         )
         const stopWatch = core.watchHandshake(receiver, () => publish({ _tag: "HandshakeTimeout", remoteAddress }))
         yield* Effect.addFinalizer(() => Effect.sync(stopWatch))
         const linkEnded = (reason: "PeerClosed" | "Transport", cause?: unknown) => {
           const owner = receiver()
-          owner.detach(reason, cause, framed)
-          if (owner.phase === "Detached" && owner.isLinkedTo(framed) && current !== undefined) onDetached(current, reason)
+          owner.detach(reason, cause, link)
+          if (owner.phase === "Detached" && owner.isLinkedTo(link) && current !== undefined) onDetached(current, reason)
         }
         yield* framed.run((text) => receiver().receive(text)).pipe(
           Effect.matchEffect({
@@ -403,20 +465,26 @@ export const make = <R = never>(
     }
 
     const connections = () => [...core.live.values()].map((entry) => entry.connection)
+    // An event to many: one that a connection cannot take is reported, one
+    // that cannot be serialized fails, sent to nobody.
+    const send = (iface: string, event: string, to: (onFailure: (entry: Live, error: unknown) => void) => void) =>
+      Effect.suspend(() => {
+        try {
+          to((entry, error) =>
+            publish({ _tag: "BroadcastFailed", connection: entry.connection, iface, event, error: ConnectionHandle.invalidArgument(error) }))
+          return Effect.void
+        } catch (error) {
+          return Effect.fail(ConnectionHandle.invalidArgument(error))
+        }
+      })
 
     return {
       addresses,
       connections,
       broadcast: (iface, event, args = []) =>
-        Effect.suspend(() => {
-          try {
-            core.broadcast(iface, event, args, (entry, error) =>
-              publish({ _tag: "BroadcastFailed", connection: entry.connection, iface, event, error: ConnectionHandle.invalidArgument(error) }))
-            return Effect.void
-          } catch (error) {
-            return Effect.fail(ConnectionHandle.invalidArgument(error))
-          }
-        }),
+        send(iface, event, (onFailure) => core.broadcast(iface, event, args, onFailure)),
+      sendTo: (target, iface, event, args = []) =>
+        send(iface, event, (onFailure) => core.sendTo(target, iface, event, args, onFailure)),
       updateApplications: (applications) =>
         Effect.sync(() => {
           index = indexApplications(applications)

@@ -9,9 +9,16 @@ import { Context, Duration, Effect, Either, Layer, Option, Schedule, type Scope 
 import { MemorySessions } from "./engine/MemorySessions.js"
 import * as RedisSessions from "./internal/RedisSessions.js"
 import { Session } from "./engine/Session.js"
+import type { JournalResult, SessionDelta } from "./engine/SessionJournal.js"
 import { corrupt, type RedisOptions, type SessionStoreError, unavailable } from "./SessionStoreError.js"
 
 export { type RedisOptions, SessionStoreError } from "./SessionStoreError.js"
+export type {
+  /** @since 0.1.0 */
+  JournalResult,
+  /** @since 0.1.0 */
+  SessionDelta
+} from "./engine/SessionJournal.js"
 
 /**
  * A session store. Its operations may answer at once or later (any Effect).
@@ -37,6 +44,20 @@ export interface SessionStore {
    * returns the unsubscribe.
    */
   readonly onEvict?: ((listener: (id: string) => void) => () => void) | undefined
+  /**
+   * Crash-safe mode: writes a batch of changes to live sessions (see
+   * `RedisOptions.crashSafe`). A store that has it is asked once per tick
+   * while sessions change, and `get` must return them with their changes.
+   */
+  readonly journal?: ((batch: ReadonlyArray<SessionDelta>) => Effect.Effect<JournalResult, SessionStoreError>) | undefined
+  /**
+   * A store shared by server nodes may carry their broadcasts: `publish`
+   * reaches every other node, whose `subscribe` listener gets the text.
+   */
+  readonly bus?: {
+    readonly publish: (text: string) => Effect.Effect<void, SessionStoreError>
+    readonly subscribe: (listener: (text: string) => void) => () => void
+  } | undefined
 }
 
 /**
@@ -252,13 +273,15 @@ export const layerKeyValueStore = (
  * A store in Redis, shared by server nodes: a dropped connection's session,
  * stored with its TTL, is restored by any node that uses the same Redis
  * (the node that restores it holds it from then on, and the node it left
- * never overwrites it). The store is touched at connect and disconnect only,
- * never per message. Built on ioredis (an optional peer dependency: install
- * it to use this); its connection is the layer's, closed with its scope.
- * While Redis is unreachable the store's operations fail at once (no queue):
- * the server reports each as `SessionStoreFailed` and goes on serving its
- * own connections; the store logs when it loses Redis and when it has it
- * back, and reconnects on its own.
+ * never overwrites it), and a server's `broadcast` and `sendTo` reach the
+ * connections of every node (pub/sub). The store is touched at connect and
+ * disconnect only, never per message, unless `crashSafe` is set. Built on
+ * ioredis (an optional peer dependency: install it to use this); its two
+ * connections (commands, and the subscriber) are the layer's, closed with
+ * its scope. While Redis is unreachable the store's operations fail at once
+ * (no queue): the server reports it as `SessionStoreFailed` and goes on
+ * serving its own connections; the store logs when it loses Redis and when
+ * it has it back, and reconnects on its own.
  *
  * @since 0.1.0
  */
@@ -267,7 +290,9 @@ export const redis = (options?: RedisOptions): Effect.Effect<SessionStore, never
     get: (id) => RedisSessions.claimSession(texts, id, Session.fromString),
     set: (id, session) => texts.set(id, session.toString()),
     setInactive: texts.setInactive,
-    remove: texts.remove
+    remove: texts.remove,
+    journal: options?.crashSafe === true ? texts.journal : undefined,
+    bus: { publish: texts.publish, subscribe: texts.subscribe }
   }))
 
 /**

@@ -18,7 +18,7 @@ import { Data, type Duration } from "effect"
  */
 export class SessionStoreError extends Data.TaggedError("SessionStoreError")<{
   readonly reason: "Unavailable" | "Corrupt"
-  readonly operation: "get" | "set" | "setInactive" | "remove"
+  readonly operation: "get" | "set" | "setInactive" | "remove" | "journal" | "publish"
   readonly sessionId: string
   readonly message: string
   readonly cause?: unknown
@@ -60,5 +60,14 @@ export interface RedisOptions {
   readonly inactiveLifetime?: Duration.DurationInput | undefined
   /** How long building the layer waits for a first connection before going on degraded. Default 5 seconds. */
   readonly connectTimeout?: Duration.DurationInput | undefined
+  /**
+   * Crash-safe sessions (default false): a server journals each live
+   * session's state in Redis as it changes, in one batch per tick, so that
+   * another node restores it, with everything the peer had not
+   * acknowledged, even after this node is killed. A request (event, call)
+   * is written to its connection once Redis has it: this costs each such
+   * request a Redis round trip of latency, shared by the batch.
+   */
+  readonly crashSafe?: boolean | undefined
 }
 

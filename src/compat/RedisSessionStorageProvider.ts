@@ -13,6 +13,7 @@
 import { Cause, Effect, Exit, Option, Scope } from "effect"
 import * as RedisSessions from "../internal/RedisSessions.js"
 import type { RedisOptions, SessionStoreError } from "../SessionStoreError.js"
+import type { Bus } from "../engine/ServerCore.js"
 import type { SessionStorageProvider } from "./Application.js"
 import { Session } from "./Session.js"
 
@@ -64,6 +65,26 @@ export class RedisSessionStorageProvider implements SessionStorageProvider {
   /** Forgets a session the server ended. */
   delete(sessionId: string): void {
     this.run((texts) => texts.remove(sessionId))
+  }
+
+  /**
+   * Carries the broadcasts of a server that uses this provider to the
+   * other nodes (Redis pub/sub): `server.broadcast` reaches every node's
+   * connections.
+   */
+  readonly bus: Bus = {
+    publish: (text) => this.run((texts) => texts.publish(text)),
+    subscribe: (listener) => {
+      let unsubscribe: (() => void) | undefined
+      let done = false
+      void this.texts.then((texts) => {
+        if (!done) unsubscribe = texts.subscribe(listener)
+      })
+      return () => {
+        done = true
+        unsubscribe?.()
+      }
+    }
   }
 
   /** Closes its Redis connection. */

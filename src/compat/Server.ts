@@ -8,9 +8,9 @@
  */
 import type { EventEmitter } from "node:events"
 import type { Duplex } from "node:stream"
-import type { Engine, HandshakeOutcome } from "../engine/Engine.js"
+import type { Engine, HandshakeOutcome, Link } from "../engine/Engine.js"
 import * as Handshake from "../engine/Handshake.js"
-import { ServerCore } from "../engine/ServerCore.js"
+import { type Bus, ServerCore } from "../engine/ServerCore.js"
 import { platformTimers } from "../engine/SessionCache.js"
 import * as Versions from "../engine/Versions.js"
 import * as SocketLink from "../transport/SocketLink.js"
@@ -67,6 +67,7 @@ const DEFAULT_EXPIRATION_TIME = 60 * 60 * 1000
 export interface Kept {
   readonly id: number
   readonly engine: Engine
+  readonly link: Link
   readonly connection: Connection
   readonly session: Session
   readonly storage: SessionStorageProvider
@@ -187,7 +188,10 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
           else this.clients.delete(kept.id)
         },
         storeInactive,
-        forget
+        forget,
+        // A storage shared by nodes (RedisSessionStorageProvider) carries broadcasts to the others.
+        bus: (this._sessionsStorage as { bus?: Bus }).bus,
+        badBusMessage: (error) => this.emit("error", error)
       })
       this._maxBuffered = options.maxBuffered
       this._maxBufferedBytes = options.maxBufferedBytes
@@ -313,7 +317,7 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
           connection.session = session
           connection.username = session.username
           connection.hasConnected = true
-          this._track(connection, session, storage)
+          this._track(connection, session, storage, link)
           return application.dispatcher(connection)
         },
         started: (application, session, restored) => this._started(connection, session, restored, application),
@@ -324,10 +328,11 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
 
     // A connection with a session: listed while linked; its session kept
     // for clientExpirationTime after its link drops, and stored (inactive).
-    /** @internal */ _track(connection: Connection, session: Session, storage: SessionStorageProvider): void {
+    /** @internal */ _track(connection: Connection, session: Session, storage: SessionStorageProvider, link: Link): void {
       const kept: Kept = {
         id: connection.id,
         engine: connection._engine,
+        link,
         connection,
         session,
         storage,
@@ -341,7 +346,7 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
       }
       this._kept.set(connection, kept)
       this._follow(storage)
-      this.core.opened(kept, session.id)
+      this.core.opened(kept, session)
       connection.on("close", kept.onClose)
     }
 

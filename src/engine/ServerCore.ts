@@ -9,7 +9,10 @@
  * @since 0.1.0
  */
 import { broadcast, type Engine, type Link } from "./Engine.js"
+import * as Message from "../wire/Message.js"
+import type { Session } from "./Session.js"
 import { type Entry, SessionCache, type Timers } from "./SessionCache.js"
+import { type JournalHost, SessionJournal } from "./SessionJournal.js"
 
 /**
  * What the core keeps per connection that has a session.
@@ -19,6 +22,27 @@ import { type Entry, SessionCache, type Timers } from "./SessionCache.js"
 export interface Kept extends Entry {
   /** Unique in the process (the connection's id). */
   readonly id: number
+  /** The link its engine was made with (`ServerCore#link`). */
+  readonly link: Link
+}
+
+/**
+ * Who an event sent with `sendTo` is for: one session, or every session of
+ * a user name.
+ *
+ * @since 0.1.0
+ */
+export type Target = { readonly session: string } | { readonly user: string }
+
+/**
+ * The messages between the nodes of a cluster (Redis pub/sub): `publish`
+ * reaches every other node, whose `subscribe` listener gets the text.
+ *
+ * @since 0.1.0
+ */
+export interface Bus {
+  readonly publish: (text: string) => void
+  readonly subscribe: (listener: (text: string) => void) => () => void
 }
 
 /**
@@ -40,6 +64,12 @@ export interface Host<K extends Kept> {
   readonly storeInactive: (kept: K) => void
   /** Removes an ended session from the store: it must never be restored. */
   readonly forget: (kept: K) => void
+  /** Crash-safe mode: the live sessions' state is journaled there (see `SessionJournal`). */
+  readonly journal?: Omit<JournalHost, "taken" | "timers"> | undefined
+  /** A cluster: broadcasts and `sendTo` reach the other nodes through it. */
+  readonly bus?: Bus | undefined
+  /** An event from another node could not be read (it is dropped). */
+  readonly badBusMessage?: ((error: unknown) => void) | undefined
 }
 
 /**
@@ -50,10 +80,32 @@ export class ServerCore<K extends Kept> {
   readonly live = new Map<number, K>()
   private readonly sessions: SessionCache<K>
   private readonly heartbeats = new Map<number, () => void>()
+  private readonly journal: SessionJournal | undefined
+  private readonly unsubscribe: (() => void) | undefined
 
   constructor(private readonly host: Host<K>) {
     // Stored again when it expires: what was sent while the link was down is in it now.
-    this.sessions = new SessionCache<K>(host.expireAfter, host.timers, (_, kept) => host.storeInactive(kept))
+    this.sessions = new SessionCache<K>(host.expireAfter, host.timers, (_, kept) => {
+      this.untrack(kept)
+      host.storeInactive(kept)
+    })
+    this.journal = host.journal === undefined ? undefined : new SessionJournal({
+      ...host.journal,
+      timers: host.timers,
+      // Restored on another node: the copy kept here is stale.
+      taken: (sessionId) => void this.sessions.evict(sessionId)
+    })
+    this.unsubscribe = host.bus?.subscribe((text) => this.fromBus(text))
+  }
+
+  /** The link a connection's engine is to be made with (crash-safe mode: one that waits for the journal). */
+  link(link: Link): Link {
+    return this.journal?.gate(link) ?? link
+  }
+
+  /** Whether the live sessions are journaled (crash-safe mode). */
+  get crashSafe(): boolean {
+    return this.journal !== undefined
   }
 
   /**
@@ -71,9 +123,11 @@ export class ServerCore<K extends Kept> {
   }
 
   /** A connection's session started (new, or loaded from the store): listed, kept, pinged. */
-  opened(kept: K, sessionId: string): void {
+  opened(kept: K, session: Session): void {
     this.list(kept)
-    this.sessions.add(sessionId, kept)
+    this.sessions.add(session.id, kept)
+    // The engine takes the session once the handshake is answered: given here.
+    this.journal?.track(session, kept.link)
     this.beat(kept)
   }
 
@@ -83,7 +137,11 @@ export class ServerCore<K extends Kept> {
    * asked). `prepare` runs just before the engine adopts the link.
    */
   restore(sessionId: string, link: Link, peerReceivedCount: number, prepare?: (kept: K) => void): K | undefined {
-    const kept = this.sessions.restore(sessionId, link, peerReceivedCount, prepare)
+    const kept = this.sessions.restore(sessionId, link, peerReceivedCount, (kept) => {
+      prepare?.(kept)
+      const session = kept.engine.session
+      if (session !== undefined) this.journal?.adopt(session, link)
+    })
     if (kept === undefined) return undefined
     this.list(kept)
     this.beat(kept)
@@ -93,6 +151,8 @@ export class ServerCore<K extends Kept> {
   /** A connection's link dropped and its session is kept: restorable until it expires. */
   detached(kept: K, sessionId: string): void {
     this.unlist(kept)
+    const session = kept.engine.session
+    if (session !== undefined) this.journal?.detached(session)
     this.host.storeInactive(kept)
     this.sessions.detached(sessionId, kept)
   }
@@ -104,7 +164,10 @@ export class ServerCore<K extends Kept> {
    */
   closed(kept: K, sessionId: string | undefined): boolean {
     const linked = this.unlist(kept)
-    if (sessionId !== undefined && this.sessions.closed(sessionId, kept) && linked) this.host.storeInactive(kept)
+    if (sessionId !== undefined && this.sessions.closed(sessionId, kept)) {
+      this.untrack(kept)
+      if (linked) this.host.storeInactive(kept)
+    }
     return linked
   }
 
@@ -116,6 +179,7 @@ export class ServerCore<K extends Kept> {
   ended(kept: K, sessionId: string): boolean {
     const linked = this.unlist(kept)
     this.sessions.closed(sessionId, kept)
+    this.untrack(kept)
     this.host.forget(kept)
     return linked
   }
@@ -125,7 +189,9 @@ export class ServerCore<K extends Kept> {
    * (its engine closed) and returned.
    */
   evicted(sessionId: string): K | undefined {
-    return this.sessions.evict(sessionId)
+    const kept = this.sessions.evict(sessionId)
+    if (kept !== undefined) this.untrack(kept)
+    return kept
   }
 
   /**
@@ -135,6 +201,56 @@ export class ServerCore<K extends Kept> {
    */
   broadcast(iface: string, event: string, args: ReadonlyArray<unknown>, onFailure: (kept: K, error: unknown) => void): void {
     broadcast(this.live.values(), engineOf, iface, event, args, onFailure)
+    this.publish(undefined, iface, event, args)
+  }
+
+  /**
+   * Sends an event to one session, or to every session of a user, on this
+   * node and (in a cluster) on the others: to each connection that has it,
+   * and to a dropped one kept for a restore (it gets the event when it
+   * restores). Throws, sending nothing, if the event cannot be serialized.
+   */
+  sendTo(target: Target, iface: string, event: string, args: ReadonlyArray<unknown>, onFailure: (kept: K, error: unknown) => void): void {
+    broadcast(this.targets(target), engineOf, iface, event, args, onFailure)
+    this.publish(target, iface, event, args)
+  }
+
+  // The sessions of this node `target` names, linked or kept.
+  private targets(target: Target): Array<K> {
+    if ("session" in target) {
+      const kept = this.sessions.get(target.session)
+      return kept === undefined || kept.engine.phase === "Closed" ? [] : [kept]
+    }
+    return this.sessions.filter((kept) => kept.engine.session?.username === target.user && kept.engine.phase !== "Closed")
+  }
+
+  private publish(target: Target | undefined, iface: string, event: string, args: ReadonlyArray<unknown>): void {
+    const bus = this.host.bus
+    if (bus === undefined) return
+    const text = Message.eventText(Message.prepareEvent(iface, event, args), 0)
+    bus.publish(JSON.stringify(target === undefined ? { m: text } : { m: text, t: target }))
+  }
+
+  // An event another node sent to every connection, or to a target.
+  private fromBus(text: string): void {
+    let message: Message.Message
+    let target: Target | undefined
+    try {
+      const data = JSON.parse(text) as { m?: unknown; t?: { session?: unknown; user?: unknown } | null }
+      if (typeof data?.m !== "string") throw new TypeError("Not a cluster event")
+      message = Message.deserialize(data.m)
+      if (message._tag !== "Event") throw new TypeError("Not a cluster event")
+      const t = data.t
+      if (t !== undefined && t !== null) {
+        if (typeof t.session === "string") target = { session: t.session }
+        else if (typeof t.user === "string") target = { user: t.user }
+        else throw new TypeError("Not a cluster event target")
+      }
+    } catch (error) {
+      return this.host.badBusMessage?.(error)
+    }
+    // Reported on the node that sent it; here a connection that cannot take it is only skipped.
+    broadcast(target === undefined ? this.live.values() : this.targets(target), engineOf, message.iface, message.event, message.args, ignore)
   }
 
   /**
@@ -142,9 +258,18 @@ export class ServerCore<K extends Kept> {
    * server sharing the store can restore it) and its engine closed.
    */
   closeAll(): void {
+    this.unsubscribe?.()
     for (const stop of this.heartbeats.values()) stop()
     this.heartbeats.clear()
-    this.sessions.closeAll(this.host.storeInactive)
+    this.sessions.closeAll((kept) => {
+      this.untrack(kept)
+      this.host.storeInactive(kept)
+    })
+  }
+
+  private untrack(kept: K): void {
+    const session = kept.engine.session
+    if (session !== undefined) this.journal?.untrack(session)
   }
 
   private unlist(kept: K): boolean {
@@ -174,3 +299,5 @@ export class ServerCore<K extends Kept> {
 }
 
 const engineOf = (kept: Kept): Engine => kept.engine
+
+const ignore = (): void => {}

@@ -27,6 +27,11 @@ export class Session extends Map<string, unknown> {
   bufferedBytes = 0
   /** The server ended the session (its peer did not keep up): it is never restored. */
   ended = false
+  /**
+   * Told of each change of the counters or the buffer: set while a
+   * crash-safe server journals the session (`SessionJournal`), unset otherwise.
+   */
+  onChange: (() => void) | undefined = undefined
 
   constructor(
     readonly id: string = globalThis.crypto.randomUUID(),
@@ -99,6 +104,7 @@ export class Session extends Map<string, unknown> {
       this.bufferedBytes += text.length
     }
     this.latestBufferedMessageId = id
+    this.onChange?.()
   }
 
   /** How many sent requests the peer has not acknowledged. */
@@ -109,6 +115,7 @@ export class Session extends Map<string, unknown> {
   /** Notes a request received from the peer. */
   onMessageReceived(id: number): void {
     this.receivedCount = Math.abs(id)
+    this.onChange?.()
   }
 
   /**
@@ -125,7 +132,9 @@ export class Session extends Map<string, unknown> {
       this.bufferedBytes -= text.length
       buffer.delete(i)
     }
-    if (upTo > this.guaranteedDeliveredCount) this.guaranteedDeliveredCount = upTo
+    if (upTo <= this.guaranteedDeliveredCount) return
+    this.guaranteedDeliveredCount = upTo
+    this.onChange?.()
   }
 }
 

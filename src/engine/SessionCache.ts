@@ -107,6 +107,16 @@ export class SessionCache<E extends Entry> {
     return entry
   }
 
+  /** The entry that holds the session, if it is kept. */
+  get(sessionId: string): E | undefined {
+    return this.entries.get(sessionId)
+  }
+
+  /** The entries `keep` selects. */
+  filter(keep: (entry: E) => boolean): Array<E> {
+    return [...this.entries.values()].filter(keep)
+  }
+
   /** The session's connection closed for good. Returns whether it was this entry's. */
   closed(sessionId: string, entry: E): boolean {
     if (this.entries.get(sessionId) !== entry) return false
