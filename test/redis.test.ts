@@ -205,6 +205,80 @@ describe("SessionStore.redis", () => {
         yield* client.stop
       })))
 
+  withTool(redisServer, "across nodes: broadcast reaches every node's connections, sendTo a user or a session wherever it is, the facade's broadcast too", (name) =>
+    it.scopedLive(name, () =>
+      Effect.gen(function*() {
+        const redis = yield* privateRedis(redisPath)
+        // Any login is its user name.
+        const authPolicy: Server.AuthPolicy = ({ credentials }) => Effect.succeed((credentials as ReadonlyArray<string>)[0])
+        const a = yield* node(redis.url, { authPolicy })
+        const b = yield* node(redis.url, { authPolicy })
+        const client = (port: number, login: string) =>
+          Effect.gen(function*() {
+            const got: Array<string> = []
+            const connection = yield* Connection.connect({
+              address: address(port),
+              application: "calc",
+              credentials: { _tag: "Login", login, password: "" },
+              onEvent: ({ args, event, iface }) => got.push(`${iface}.${event}(${args.join(",")})`)
+            })
+            return { got, sessionId: connection.session()!.id }
+          })
+        const aliceOnA = yield* client(a.port, "alice")
+        const aliceOnB = yield* client(b.port, "alice")
+        const bobOnB = yield* client(b.port, "bob")
+        // A facade node on the same Redis, and a 2.3.0 client of it.
+        const facadeGot: Array<string> = []
+        const calc = new CompatApplication("calc", { calc: {} })
+        const facade = yield* Effect.acquireRelease(
+          Effect.async<{ readonly server: CompatServer; readonly port: number; readonly provider: RedisSessionStorageProvider; readonly sockets: Set<Socket> }>((resume) => {
+            const provider = new RedisSessionStorageProvider({ url: redis.url })
+            const server = compatNet.createServer({ applications: [calc], sessionStorageProvider: provider })
+            const sockets = trackSockets(server)
+            server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, port: (server.address() as AddressInfo).port, provider, sockets })))
+          }),
+          ({ provider, server, sockets }) =>
+            Effect.zipRight(Effect.promise(() => closeServer(server, sockets)), Effect.promise(() => provider.close()))
+        )
+        const listener = new jstp.Application("jstp", {}, {
+          news: { flash: (_connection: never, ...args: Array<unknown>) => void facadeGot.push(`news.flash(${args.join(",")})`) }
+        })
+        const refConnection = yield* Effect.async<Ref.Connection, unknown>((resume) =>
+          jstp.net.connect("calc", { application: listener }, facade.port, "127.0.0.1", (error, connection) =>
+            error === null && connection !== undefined ? resume(Effect.succeed(connection)) : resume(Effect.fail(error))))
+        yield* Effect.addFinalizer(() => Effect.sync(() => refConnection.close()))
+        // Subscriptions to the other nodes are in place once a message goes through.
+        yield* eventually(
+          Effect.zipRight(a.server.broadcast("news", "flash", ["warmup"]), Effect.sync(() => Math.min(facadeGot.length, bobOnB.got.length))),
+          (n) => n >= 1,
+          "the first broadcast across nodes"
+        )
+        yield* Effect.sleep("100 millis")
+        const all = [aliceOnA, aliceOnB, bobOnB]
+        for (const c of all) c.got.length = 0
+        facadeGot.length = 0
+        yield* a.server.broadcast("news", "flash", ["one"])
+        yield* a.server.sendTo({ user: "alice" }, "news", "flash", ["to alice"])
+        yield* b.server.sendTo({ session: aliceOnA.sessionId }, "news", "flash", ["to one session"])
+        facade.server.broadcast("news", "flash", "from the facade")
+        const want = {
+          aliceOnA: ["news.flash(one)", "news.flash(to alice)", "news.flash(to one session)", "news.flash(from the facade)"],
+          aliceOnB: ["news.flash(one)", "news.flash(to alice)", "news.flash(from the facade)"],
+          bobOnB: ["news.flash(one)", "news.flash(from the facade)"],
+          facade: ["news.flash(one)", "news.flash(from the facade)"]
+        }
+        // Events from different nodes have no order between them: compared sorted.
+        for (const list of Object.values(want)) list.sort()
+        const sorted = (got: Array<string>) => [...got].sort()
+        const seen = () => ({ aliceOnA: sorted(aliceOnA.got), aliceOnB: sorted(aliceOnB.got), bobOnB: sorted(bobOnB.got), facade: sorted(facadeGot) })
+        yield* eventually(Effect.sync(() => JSON.stringify(seen())), (text) => text === JSON.stringify(want), "every node's deliveries")
+        // And nothing more arrives.
+        yield* Effect.sleep("100 millis")
+        expect(seen()).toEqual(want)
+        yield* a.close
+        yield* b.close
+      })))
+
   withTool(redisServer, "Redis stopped while a server serves: it goes on, says what is degraded, and recovers when Redis is back", (name) => {
     const logs = captureLogs()
     return it.scopedLive(name, () =>
