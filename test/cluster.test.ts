@@ -127,6 +127,13 @@ const reference = (first: ClusterNode, others: ReadonlyArray<ClusterNode>) =>
     } satisfies Follower
   })
 
+/** A raw client on the same Redis, to read what the nodes journaled; quiet while Redis is down. */
+const inspector = (url: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => new Redis(url).on("error", () => {})),
+    (client) => Effect.promise(() => client.quit())
+  )
+
 /** How many events the session's journal in Redis says its node sent: |latestBufferedMessageId|. */
 const journaled = (raw: Redis, sessionId: string) =>
   Effect.promise(() => raw.hget(`jstp:session:${sessionId}`, "lbm")).pipe(Effect.map((lbm) => Math.abs(Number(lbm))))
@@ -151,7 +158,7 @@ describe("a cluster of three nodes on Redis (separate processes)", () => {
     it.scopedLive(name, () =>
       Effect.gen(function*() {
         const redis = yield* privateRedis(redisPath)
-        const raw = yield* Effect.acquireRelease(Effect.sync(() => new Redis(redis.url)), (client) => Effect.promise(() => client.quit()))
+        const raw = yield* inspector(redis.url)
         const [n1, n2, n3] = yield* Effect.all(["n1", "n2", "n3"].map((name) => clusterNode(name, redis.url)), { concurrency: "unbounded" })
         const others = [n2!, n3!]
         const clients = [yield* ours(n1!, others), yield* reference(n1!, others)]
@@ -183,5 +190,36 @@ describe("a cluster of three nodes on Redis (separate processes)", () => {
         // callMethodWithResend sends the call again without its arguments.)
         for (const client of clients) expect(["n2", "n3"]).toContain(((yield* client.resentCall) as ReadonlyArray<unknown>)[0])
         console.log(`cluster: killed at ${killAt}+ items; clients restored and lost calls failed within ${restoredIn} ms`)
+      }), 60_000))
+
+  withTool(redisServer, "Redis killed and started again mid-load: the nodes serve on, say what is degraded, and once it is back broadcasts cross nodes and a SIGKILL loses nothing", (name) =>
+    it.scopedLive(name, () =>
+      Effect.gen(function*() {
+        const redis = yield* privateRedis(redisPath)
+        const raw = yield* inspector(redis.url)
+        const [n1, n2, n3] = yield* Effect.all(["n1", "n2", "n3"].map((name) => clusterNode(name, redis.url)), { concurrency: "unbounded" })
+        const client = yield* ours(n1!, [n2!, n3!])
+        const listener = yield* reference(n2!, [n3!])
+        yield* client.follow(300)
+        yield* redis.stop
+        // Served on: the stream goes on, calls are answered, and the node says the sessions are not crash-safe.
+        yield* eventually(Effect.sync(() => client.items.length), (n) => n === 300, "the stream while Redis is down")
+        expect(yield* client.whoami).toBe("n1")
+        yield* eventually(Effect.sync(() => n1!.output()), (text) => text.includes("not crash-safe until it is back"), "the degraded log")
+        yield* redis.start
+        yield* eventually(Effect.sync(() => n1!.output()), (text) => text.includes("sessions are crash-safe again"), "the recovery log")
+          .pipe(Effect.retry({ times: 5 }))
+        // Broadcasts reach the other nodes again (the subscriber reconnects on its own).
+        yield* eventually(Effect.zipRight(client.say("hello"), Effect.sync(() => listener.said.length)), (n) => n >= 1, "a broadcast across nodes")
+          .pipe(Effect.retry({ times: 5 }))
+        expect(listener.said[0]).toBe("hello")
+        // Redis lost everything it had: the node wrote the session whole again; a SIGKILL now loses nothing.
+        yield* n1!.kill("SIGKILL")
+        expect(Either.isLeft(yield* Effect.either(client.lostCall))).toBe(true)
+        yield* settled(client.items)
+        expect(["n2", "n3"]).toContain(yield* client.whoami)
+        expectExactlyOnce(client.items, 300)
+        // Its node's requests were the items and the broadcasts it got (feed.said).
+        expect(yield* journaled(raw, client.sessionId)).toBe(300 + client.said.length)
       }), 60_000))
 })
