@@ -13,7 +13,8 @@ const modules: ReadonlyArray<() => Promise<{ readonly default: BenchModule }>> =
   () => import("./serde.js"),
   () => import("./rpc.js"),
   () => import("./compat.js"),
-  () => import("./sessions.js")
+  () => import("./sessions.js"),
+  () => import("./cluster.js")
 ]
 
 const envMs = (name: string, fallback: number): number => {

@@ -870,12 +870,9 @@ export class Engine {
 export const broadcast = <T>(
   targets: Iterable<T>,
   engineOf: (target: T) => Engine,
-  iface: string,
-  event: string,
-  args: ReadonlyArray<unknown>,
+  prepared: Message.PreparedEvent,
   onFailure: (target: T, error: unknown) => void
 ): void => {
-  const prepared = Message.prepareEvent(iface, event, args)
   for (const target of targets) {
     try {
       engineOf(target).emitPrepared(prepared)

@@ -82,6 +82,7 @@ export class ServerCore<K extends Kept> {
   private readonly heartbeats = new Map<number, () => void>()
   private readonly journal: SessionJournal | undefined
   private readonly unsubscribe: (() => void) | undefined
+  private outbox: Array<{ readonly m: string; readonly t?: Target }> = []
 
   constructor(private readonly host: Host<K>) {
     // Stored again when it expires: what was sent while the link was down is in it now.
@@ -200,8 +201,9 @@ export class ServerCore<K extends Kept> {
    * sending nothing, if the event cannot be serialized.
    */
   broadcast(iface: string, event: string, args: ReadonlyArray<unknown>, onFailure: (kept: K, error: unknown) => void): void {
-    broadcast(this.live.values(), engineOf, iface, event, args, onFailure)
-    this.publish(undefined, iface, event, args)
+    const prepared = Message.prepareEvent(iface, event, args)
+    broadcast(this.live.values(), engineOf, prepared, onFailure)
+    this.publish(undefined, prepared)
   }
 
   /**
@@ -211,8 +213,9 @@ export class ServerCore<K extends Kept> {
    * restores). Throws, sending nothing, if the event cannot be serialized.
    */
   sendTo(target: Target, iface: string, event: string, args: ReadonlyArray<unknown>, onFailure: (kept: K, error: unknown) => void): void {
-    broadcast(this.targets(target), engineOf, iface, event, args, onFailure)
-    this.publish(target, iface, event, args)
+    const prepared = Message.prepareEvent(iface, event, args)
+    broadcast(this.targets(target), engineOf, prepared, onFailure)
+    this.publish(target, prepared)
   }
 
   // The sessions of this node `target` names, linked or kept.
@@ -224,33 +227,52 @@ export class ServerCore<K extends Kept> {
     return this.sessions.filter((kept) => kept.engine.session?.username === target.user && kept.engine.phase !== "Closed")
   }
 
-  private publish(target: Target | undefined, iface: string, event: string, args: ReadonlyArray<unknown>): void {
+  // Events for the other nodes are gathered per tick, in one message of the bus.
+  private publish(target: Target | undefined, prepared: Message.PreparedEvent): void {
     const bus = this.host.bus
     if (bus === undefined) return
-    const text = Message.eventText(Message.prepareEvent(iface, event, args), 0)
-    bus.publish(JSON.stringify(target === undefined ? { m: text } : { m: text, t: target }))
+    const text = Message.eventText(prepared, 0)
+    if (this.outbox.length === 0) queueMicrotask(() => this.flushOutbox(bus))
+    this.outbox.push(target === undefined ? { m: text } : { m: text, t: target })
   }
 
-  // An event another node sent to every connection, or to a target.
+  private flushOutbox(bus: Bus): void {
+    const outbox = this.outbox
+    this.outbox = []
+    for (let i = 0; i < outbox.length; i += BUS_BATCH) bus.publish(JSON.stringify(outbox.slice(i, i + BUS_BATCH)))
+  }
+
+  // Events another node sent, each to every connection or to a target.
   private fromBus(text: string): void {
-    let message: Message.Message
-    let target: Target | undefined
+    let items: unknown
     try {
-      const data = JSON.parse(text) as { m?: unknown; t?: { session?: unknown; user?: unknown } | null }
-      if (typeof data?.m !== "string") throw new TypeError("Not a cluster event")
-      message = Message.deserialize(data.m)
-      if (message._tag !== "Event") throw new TypeError("Not a cluster event")
-      const t = data.t
-      if (t !== undefined && t !== null) {
-        if (typeof t.session === "string") target = { session: t.session }
-        else if (typeof t.user === "string") target = { user: t.user }
-        else throw new TypeError("Not a cluster event target")
-      }
+      items = JSON.parse(text)
+      if (!Array.isArray(items)) throw new TypeError("Not a batch of cluster events")
     } catch (error) {
       return this.host.badBusMessage?.(error)
     }
-    // Reported on the node that sent it; here a connection that cannot take it is only skipped.
-    broadcast(target === undefined ? this.live.values() : this.targets(target), engineOf, message.iface, message.event, message.args, ignore)
+    for (const item of items) {
+      let message: Message.Message
+      let target: Target | undefined
+      try {
+        const data = item as { m?: unknown; t?: { session?: unknown; user?: unknown } | null } | null
+        if (typeof data?.m !== "string") throw new TypeError("Not a cluster event")
+        message = Message.deserialize(data.m)
+        if (message._tag !== "Event") throw new TypeError("Not a cluster event")
+        const t = data.t
+        if (t !== undefined && t !== null) {
+          if (typeof t.session === "string") target = { session: t.session }
+          else if (typeof t.user === "string") target = { user: t.user }
+          else throw new TypeError("Not a cluster event target")
+        }
+      } catch (error) {
+        this.host.badBusMessage?.(error)
+        continue
+      }
+      // Reported on the node that sent it; here a connection that cannot take it is only skipped.
+      const prepared = Message.prepareEvent(message.iface, message.event, message.args)
+      broadcast(target === undefined ? this.live.values() : this.targets(target), engineOf, prepared, ignore)
+    }
   }
 
   /**
@@ -301,3 +323,6 @@ export class ServerCore<K extends Kept> {
 const engineOf = (kept: Kept): Engine => kept.engine
 
 const ignore = (): void => {}
+
+// The most events in one message of the bus.
+const BUS_BATCH = 1000
