@@ -10,10 +10,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Either, Schedule, type Scope } from "effect"
 import { Connection, RemoteError } from "effect-jstp"
 import { Redis } from "ioredis"
+import { spawn } from "node:child_process"
 import { type ClusterNode, clusterNode } from "./support/cluster.js"
 import { withTool } from "./support/external.js"
 import * as Ref from "./support/jstp.js"
 import { privateRedis, redisServer } from "./support/redis.js"
+import { root } from "./support/run.js"
 import { eventually } from "./support/servers.js"
 
 const { jstp } = Ref
@@ -222,4 +224,36 @@ describe("a cluster of three nodes on Redis (separate processes)", () => {
         // Its node's requests were the items and the broadcasts it got (feed.said).
         expect(yield* journaled(raw, client.sessionId)).toBe(300 + client.said.length)
       }), 60_000))
+
+  withTool(redisServer, "npm run start:cluster starts NODES nodes on REDIS_URL, each answers, and Ctrl-C stops them all", (name) =>
+    it.scopedLive(name, () =>
+      Effect.gen(function*() {
+        const redis = yield* privateRedis(redisPath)
+        const primary = spawn(process.execPath, ["--import", "tsx", "examples/cluster.ts"], {
+          cwd: root,
+          env: { ...process.env, NODES: "2", PORT: "0", REDIS_URL: redis.url },
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        let output = ""
+        primary.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
+        primary.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
+        const exited = Effect.async<number | null>((resume) => {
+          if (primary.exitCode !== null) return resume(Effect.succeed(primary.exitCode))
+          primary.once("exit", (code) => resume(Effect.succeed(code)))
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(() => primary.kill("SIGKILL")))
+        const ports = yield* eventually(
+          Effect.sync(() => [...output.matchAll(/node (node-\d) PORT=(\d+)/g)].map((m) => [m[1], Number(m[2])] as const)),
+          (found) => found.length === 2,
+          "two nodes listening"
+        ).pipe(Effect.retry({ times: 10 }))
+        expect(output).toContain(`cluster: 2 nodes on Redis at ${redis.url}`)
+        for (const [name, port] of ports) {
+          const connection = yield* Connection.connect({ address: tcp(port), application: "feed" })
+          expect(yield* connection.call("feed", "whoami", [])).toEqual([name])
+          yield* connection.close
+        }
+        primary.kill("SIGINT")
+        expect(yield* exited.pipe(Effect.timeout("10 seconds"))).toBe(0)
+      }), 30_000))
 })
