@@ -45,6 +45,23 @@ const node = (url: string, options: Partial<Server.Options<never>> = {}) =>
     return { server, port: portOf(server.addresses[0]), close: Scope.close(scope, Exit.void) }
   })
 
+/**
+ * A facade server of `application` with a RedisSessionStorageProvider on
+ * `url`, for the scope. It closes when its sockets are gone (as 2.x's): they
+ * are destroyed first.
+ */
+const facadeServer = (url: string, application: InstanceType<typeof CompatApplication>) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly server: CompatServer; readonly port: number; readonly provider: RedisSessionStorageProvider; readonly sockets: Set<Socket> }>((resume) => {
+      const provider = new RedisSessionStorageProvider({ url })
+      const server = compatNet.createServer({ applications: [application], sessionStorageProvider: provider })
+      const sockets = trackSockets(server)
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, port: (server.address() as AddressInfo).port, provider, sockets })))
+    }),
+    ({ provider, server, sockets }) =>
+      Effect.zipRight(Effect.promise(() => closeServer(server, sockets)), Effect.promise(() => provider.close()))
+  )
+
 /** What the 2.x-style clients (2.3.0's and the facade's) share here. */
 interface TwoXConnection {
   callMethod(iface: string, method: string, args: ReadonlyArray<unknown>, callback: (error: unknown, ...results: Array<unknown>) => void): void
@@ -182,17 +199,7 @@ describe("SessionStore.redis", () => {
         const calc = new CompatApplication("calc", {
           calc: { add: (_c: unknown, a: number, b: number, callback: (error: unknown, sum?: number) => void) => callback(null, a + b) }
         })
-        // A facade server closes when its sockets are gone (as 2.x's): they are destroyed first.
-        const facadeNode = Effect.acquireRelease(
-          Effect.async<{ readonly server: CompatServer; readonly port: number; readonly provider: RedisSessionStorageProvider; readonly sockets: Set<Socket> }>((resume) => {
-            const provider = new RedisSessionStorageProvider({ url: redis.url })
-            const server = compatNet.createServer({ applications: [calc], sessionStorageProvider: provider })
-            const sockets = trackSockets(server)
-            server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, port: (server.address() as AddressInfo).port, provider, sockets })))
-          }),
-          ({ provider, server, sockets }) =>
-            Effect.zipRight(Effect.promise(() => closeServer(server, sockets)), Effect.promise(() => provider.close()))
-        )
+        const facadeNode = facadeServer(redis.url, calc)
         const aScope = yield* Scope.make()
         const a = yield* Scope.extend(facadeNode, aScope)
         const b = yield* facadeNode
@@ -230,16 +237,7 @@ describe("SessionStore.redis", () => {
         // A facade node on the same Redis, and a 2.3.0 client of it.
         const facadeGot: Array<string> = []
         const calc = new CompatApplication("calc", { calc: {} })
-        const facade = yield* Effect.acquireRelease(
-          Effect.async<{ readonly server: CompatServer; readonly port: number; readonly provider: RedisSessionStorageProvider; readonly sockets: Set<Socket> }>((resume) => {
-            const provider = new RedisSessionStorageProvider({ url: redis.url })
-            const server = compatNet.createServer({ applications: [calc], sessionStorageProvider: provider })
-            const sockets = trackSockets(server)
-            server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, port: (server.address() as AddressInfo).port, provider, sockets })))
-          }),
-          ({ provider, server, sockets }) =>
-            Effect.zipRight(Effect.promise(() => closeServer(server, sockets)), Effect.promise(() => provider.close()))
-        )
+        const facade = yield* facadeServer(redis.url, calc)
         const listener = new jstp.Application("jstp", {}, {
           news: { flash: (_connection: never, ...args: Array<unknown>) => void facadeGot.push(`news.flash(${args.join(",")})`) }
         })

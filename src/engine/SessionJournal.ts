@@ -148,23 +148,25 @@ export class SessionJournal {
    * for the old link is dropped, as the engine resends from its buffer.
    */
   adopt(session: Session, gate: Link): void {
-    const tracked = this.tracked.get(session.id)
-    if (tracked === undefined || !(gate instanceof Gate)) return
-    tracked.gate = gate
-    gate.tracked = tracked
-    tracked.held = []
-    tracked.needs = []
-    tracked.active = true
-    this.changed(tracked)
+    if (gate instanceof Gate) this.relinked(session, gate)
   }
 
   /** The session's link dropped: what waited for it is dropped (resent on a restore). */
   detached(session: Session): void {
+    this.relinked(session, undefined)
+  }
+
+  // The session's link changed: to `gate`, or none (then it expires in the store unless restored).
+  private relinked(session: Session, gate: Gate | undefined): void {
     const tracked = this.tracked.get(session.id)
     if (tracked === undefined) return
+    if (gate !== undefined) {
+      tracked.gate = gate
+      gate.tracked = tracked
+    }
     tracked.held = []
     tracked.needs = []
-    tracked.active = false
+    tracked.active = gate !== undefined
     this.changed(tracked)
   }
 
