@@ -273,11 +273,16 @@ describe("jstp-cli: commands, piped", () => {
     expect(untrusted.stderr).toMatch(new RegExp(`^Cannot connect to jstps://${tls}: .*self[- ]signed certificate`))
   })
 
-  it("-v prints the messages both ways in the object-literal format; -vv adds pings and pongs (-i sends them)", async () => {
+  it("-v prints the messages both ways in the object-literal format and each call's round trip; -vv adds pings and pongs (-i sends them)", async () => {
     const once = await runCli(["-v", tcp, "calc"], "call calc add 1, 2\n")
     expect(once.code).toBe(0)
     expect(once.stdout).toContain("Outgoing message: { handshake: [0, 'calc'] }\nIncoming message: { handshake: [0], ok: '")
     expect(once.stdout).toContain("Outgoing message: { call: [1, 'calc'], add: [1, 2] }\nIncoming message: { callback: [1], ok: [3] }\nMethod calc.add returned: 3")
+    expect(once.stdout).toMatch(/Method calc\.add returned: 3\nRound trip of calc\.add: \d+(\.\d+)? ms\n/)
+    // A call that fails is timed too; without -v, nothing is.
+    const failed = await runCli(["-v", tcp, "calc"], "call calc nope\n")
+    expect(failed.stdout).toMatch(/Round trip of calc\.nope: \d+(\.\d+)? ms/)
+    expect((await runCli([tcp, "calc"], "call calc add 1, 2\n")).stdout).not.toContain("Round trip")
     expect(once.stdout).not.toContain("ping")
 
     const cli = new Cli(["-vv", "-i", "50", tcp, "calc"])

@@ -118,6 +118,10 @@ const handshakeText = (target: Target, error: HandshakeError) => {
 
 const NOT_CONNECTED = `Not connected: connect to a server first (${USAGE.connect})`
 
+// A duration in ms, as -v prints it: 0.42 ms, 12.3 ms, 1,204 ms.
+const milliseconds = (ms: number) =>
+  `${ms < 10 ? ms.toFixed(2) : ms < 100 ? ms.toFixed(1) : Math.round(ms).toLocaleString("en-US")} ms`
+
 const isHeartbeat = (message: Message.Message) =>
   message._tag === "Ping" || message._tag === "Pong" || message._tag === "Heartbeat"
 
@@ -147,7 +151,7 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
           : `${live.command.target.url} ${live.command.application}${live.state === "up" ? "" : " (reconnecting)"}> `
       )
 
-    // -v: the messages both ways; -vv: pings, pongs and heartbeats too.
+    // -v: the messages both ways and each call's round trip; -vv: pings, pongs and heartbeats too.
     const trace = settings.verbose === 0 ? undefined : (direction: "incoming" | "outgoing", message: Message.Message) => {
       if (settings.verbose >= (isHeartbeat(message) ? 2 : 1)) {
         terminal.print(`${direction === "incoming" ? "Incoming" : "Outgoing"} message: ${show(Message.encode(message))}`, "trace")
@@ -334,7 +338,13 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
             if (session.state !== "up") {
               terminal.print("The connection is down: the call is sent once it is restored (Ctrl-C cancels it)", "info")
             }
+            // -v: how long the answer took, from the call's start (a wait for a restore included).
+            const started = performance.now()
+            const roundTrip = () => {
+              if (settings.verbose >= 1) terminal.print(`Round trip of ${what}: ${milliseconds(performance.now() - started)}`, "trace")
+            }
             const results = yield* connection.call(command.iface, command.method, command.args).pipe(
+              Effect.tapError(() => Effect.sync(roundTrip)),
               Effect.mapError((error) =>
                 // The server lost the session (it restarted) before answering.
                 error._tag === "RemoteError" && error.code === ErrorCode.ERR_CALLBACK_LOST && session.state !== "up"
@@ -345,6 +355,7 @@ export const make = (settings: Settings): Effect.Effect<Client, never, Scope.Sco
               )
             )
             terminal.print(`Method ${what} returned: ${list(results)}`)
+            roundTrip()
           })
         case "Event":
           return Effect.gen(function*() {

@@ -49,8 +49,9 @@ Commands (Tab completes them, and interfaces and methods):
   exit                                       (or Ctrl-D; Ctrl-C cancels a call)
 
 Options:
-  -v, --verbose                  print incoming and outgoing messages; twice:
-                                 pings, pongs and heartbeats too
+  -v, --verbose                  print incoming and outgoing messages and each
+                                 call's round trip; twice: pings, pongs and
+                                 heartbeats too
   -R, --no-reconnect             do not reconnect when the connection drops
   -i, --heartbeat-interval <ms>  ping the server this often
   -p, --pretty-print [<indent>]  print values over several lines, indented by
