@@ -104,11 +104,6 @@ export class ServerCore<K extends Kept> {
     return this.journal?.gate(link) ?? link
   }
 
-  /** Whether the live sessions are journaled (crash-safe mode). */
-  get crashSafe(): boolean {
-    return this.journal !== undefined
-  }
-
   /**
    * Closes `engine` if it has not completed its handshake within the
    * handshake timeout (`onTimeout` is told); the returned function stops
