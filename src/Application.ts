@@ -163,7 +163,7 @@ export const dispatcher = <R>(
     runCallback(Effect.logError(`Handler ${where} failed; answered 16`, cause))
   const hooks: Dispatch.Hooks = {
     isEffect: Effect.isEffect,
-    runEffect: (effect, reply: Reply | undefined, where) => {
+    runEffect: (effect, reply: Reply | undefined, where, span) => {
       const answer = (exit: Exit.Exit<unknown, unknown>) => {
         if (Exit.isSuccess(exit)) return reply?.(undefined, resultsOf(exit.value))
         const failure = Cause.failureOption(exit.cause)
@@ -174,7 +174,8 @@ export const dispatcher = <R>(
       // An Effect that is already its result (Effect.succeed, Effect.fail,
       // an Exit) is answered at once: a fiber costs more than the call.
       if (Exit.isExit(effect)) return answer(effect)
-      runCallback(effect as Effect.Effect<unknown, unknown, R>, { onExit: answer })
+      const run = effect as Effect.Effect<unknown, unknown, R>
+      runCallback(span === undefined ? run : Effect.withParentSpan(run, span), { onExit: answer })
     },
     onDefect: (cause, where) => logDefect(Cause.die(cause), where),
     plainStyle: "returning",

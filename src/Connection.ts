@@ -34,6 +34,7 @@ import * as Dial from "./transport/Dial.js"
 import type { FramedLink, TransportError } from "./transport/Link.js"
 import type * as Message from "./wire/Message.js"
 import { deliver, fromParts, makeListeners } from "./internal/ConnectionHandle.js"
+import * as Observability from "./Observability.js"
 
 /**
  * An event received from the peer.
@@ -348,6 +349,7 @@ export const connect = <R = never>(
     const publish = (event: Lifecycle) => PubSub.publish(lifecycle, event)
     const listeners = makeListeners()
     const closeInfo: { reason?: CloseReason; cause?: unknown } = {}
+    const observed = yield* Observability.current
 
     // One link: a dialled socket, read by a fiber, in its own scope.
     interface LiveLink {
@@ -409,6 +411,7 @@ export const connect = <R = never>(
       // Without reconnection the session is never restored: nothing to resend.
       keepsMessages: reconnect !== undefined,
       renews: reconnect?.renew === true,
+      probe: observed === undefined ? undefined : Observability.probe(observed, "client", describe(options.address)),
       ...(options.onMessage === undefined ? {} : traceOf(options.onMessage)),
       onEvent: (iface, event, args) => {
         options.onEvent?.({ iface, event, args })

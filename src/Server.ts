@@ -21,6 +21,7 @@ import * as SessionStore from "./SessionStore.js"
 import type { TransportError } from "./transport/Link.js"
 import * as Net from "./transport/Net.js"
 import type * as Message from "./wire/Message.js"
+import * as Observability from "./Observability.js"
 
 export type {
   /** @since 0.1.0 */
@@ -315,6 +316,8 @@ export const make = <R = never>(
       )
     )
 
+    const observed = yield* Observability.current
+
     // A dropped connection whose session is kept: restorable until it expires.
     const onDetached = (entry: Live, reason: CloseReason) => {
       core.detached(entry, entry.engine.session!.id)
@@ -405,6 +408,7 @@ export const make = <R = never>(
         const engine: Engine = new Engine({
           role: "server",
           link,
+          probe: observed === undefined ? undefined : Observability.probe(observed, "server", remoteAddress),
           maxMessageSize: options.maxMessageSize,
           maxBuffered: options.maxBuffered,
           maxBufferedBytes: options.maxBufferedBytes,

@@ -32,6 +32,7 @@ export * from "./ConnectionError.js"
 export * as RemoteError from "./RemoteError.js"
 
 /** The server. @since 0.1.0 */
+export * as Observability from "./Observability.js"
 export * as Server from "./Server.js"
 
 /** Where a server keeps sessions. @since 0.1.0 */

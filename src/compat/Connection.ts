@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from "node:events"
 import * as Versions from "../engine/Versions.js"
-import { type CloseReason, Engine, type Link, type LogEvent, type Options as EngineOptions, type Reply } from "../engine/Engine.js"
+import { type CloseReason, Engine, type LogEvent, type Options as EngineOptions, type Reply } from "../engine/Engine.js"
 import * as ErrorPayload from "../engine/ErrorPayload.js"
 import type * as SocketLink from "../transport/SocketLink.js"
 import * as TransportLink from "../transport/TransportLink.js"
@@ -16,6 +16,8 @@ import { Application } from "./Application.js"
 import { RemoteError } from "./RemoteError.js"
 import { RemoteProxy } from "./RemoteProxy.js"
 import { Session } from "./Session.js"
+import * as Observability from "../Observability.js"
+import type { Probe } from "../engine/Probe.js"
 
 /**
  * A callback of the documented API.
@@ -46,6 +48,11 @@ export interface Client {
   session?: Session
   reconnector?: (connection: Connection, reconnect: (...args: Array<unknown>) => void) => void
   logger?: EventEmitter
+  /**
+   * Metrics and spans of this connection (an extension of effect-jstp):
+   * `Observability.make({ tracer })`. Absent, none.
+   */
+  observability?: Observability.Settings
   /** Internal: how the last transport was opened, for reconnect. */
   _connectionOptions?: Array<unknown>
   _connectionTransport?: string
@@ -65,6 +72,8 @@ export interface ServerSide {
   readonly maxBufferedBytes?: number | undefined
   /** The engine ended the session: its peer did not keep up. */
   readonly onOverflow?: ((connection: Connection, error: unknown) => void) | undefined
+  /** The server's `observability` option. */
+  readonly observability?: Observability.Settings | undefined
 }
 
 /**
@@ -82,16 +91,19 @@ class Host implements EngineOptions {
   readonly onHandshake: EngineOptions["onHandshake"]
   readonly maxBuffered: number | undefined
   readonly maxBufferedBytes: number | undefined
+  readonly probe: Probe | undefined
 
   constructor(
     private readonly connection: Connection,
     readonly role: "client" | "server",
-    readonly link: Link,
-    server: ServerSide | null | undefined
+    readonly link: SocketLink.SocketLink,
+    server: ServerSide | null | undefined,
+    observability: Observability.Settings | undefined
   ) {
     this.onHandshake = server?.onHandshake
     this.maxBuffered = server?.maxBuffered
     this.maxBufferedBytes = server?.maxBufferedBytes
+    this.probe = observability === undefined ? undefined : Observability.probe(observability, role, link.remoteAddress)
   }
 
   onEvent(iface: string, event: string, args: ReadonlyArray<unknown>): void {
@@ -203,7 +215,8 @@ export class Connection extends EventEmitter {
       })
       : transport
     this.serverSide = server ?? null
-    this.engine = new Engine(new Host(this, server ? "server" : "client", link, server))
+    const observability = server ? server.observability : client?.observability
+    this.engine = new Engine(new Host(this, server ? "server" : "client", link, server, observability))
     if (this.client !== null) this.engine.application = (this.client.application ?? new Application("jstp", {})).dispatcher(this)
     this.attach(link)
     this.link = link

@@ -20,6 +20,7 @@ import { Application, createAppsIndex, type SessionStorageProvider } from "./App
 import { Connection } from "./Connection.js"
 import { Session } from "./Session.js"
 import { SimpleSessionStorageProvider } from "./SimpleSessionStorageProvider.js"
+import * as Observability from "../Observability.js"
 
 /**
  * `authPolicy(connection, application, strategy, credentials, callback(error, username))`.
@@ -54,6 +55,11 @@ export interface ServerOptions {
    */
   maxBuffered?: number
   maxBufferedBytes?: number
+  /**
+   * Metrics and spans of its connections (an extension of effect-jstp):
+   * `Observability.make({ tracer })`. Absent, none.
+   */
+  observability?: Observability.Settings
 }
 
 const HANDSHAKE_TIMEOUT = 3000
@@ -144,6 +150,7 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
     // The registry of linked connections and the sessions kept for restores.
     /** @internal */ _core: ServerCore<Kept> | undefined
     /** @internal */ _maxBuffered: number | undefined
+    /** @internal */ _observability: Observability.Settings | undefined
     /** @internal */ _maxBufferedBytes: number | undefined
     // The kept session of each connection that has one.
     /** @internal */ _kept = new WeakMap<Connection, Kept>()
@@ -194,6 +201,7 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
         badBusMessage: (error) => this.emit("error", error)
       })
       this._maxBuffered = options.maxBuffered
+      this._observability = options.observability
       this._maxBufferedBytes = options.maxBufferedBytes
       this.on("close", () => this.core.closeAll())
       this.on("handshakeRequest", (connection: Connection, appName: string, strategy: string) =>
@@ -262,6 +270,7 @@ export const withJstp = <B extends Constructor<EventEmitter>>(Base: B) =>
         onHandshake: (request, done) => this._decide(connection, link, route, request, done),
         maxBuffered: this._maxBuffered,
         maxBufferedBytes: this._maxBufferedBytes,
+        observability: this._observability,
         onOverflow: (connection, error) => this._overflowed(connection, error)
       }, null)
       route.connection = connection

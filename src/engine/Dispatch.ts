@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { ERR_INTERFACE_NOT_FOUND, ERR_INVALID_SIGNATURE, ERR_METHOD_NOT_FOUND } from "../wire/ErrorCode.js"
+import type * as Tracer from "effect/Tracer"
 import type { Dispatcher, Reply } from "./Engine.js"
 import * as ErrorPayload from "./ErrorPayload.js"
 
@@ -48,8 +49,11 @@ export type PlainStyle = "callback" | "returning"
  */
 export interface Hooks {
   readonly isEffect: (value: unknown) => boolean
-  /** Runs an Effect a handler returned, answering through `reply`. */
-  readonly runEffect: (effect: unknown, reply: Reply | undefined, where: string) => void
+  /**
+   * Runs an Effect a handler returned, answering through `reply`; under
+   * `span` (the call's, when it is observed).
+   */
+  readonly runEffect: (effect: unknown, reply: Reply | undefined, where: string, span?: Tracer.AnySpan | undefined) => void
   /** A handler threw, or an async one rejected with a plain Error. */
   readonly onDefect: (cause: unknown, where: string) => void
   readonly plainStyle: PlainStyle
@@ -110,7 +114,8 @@ export const invoke = (
   args: ReadonlyArray<unknown>,
   reply: Reply,
   hooks: Hooks,
-  where: string
+  where: string,
+  span?: Tracer.AnySpan | undefined
 ): void => {
   const callbackStyle = !isAsyncFunction(fn) &&
     (hooks.plainStyle === "callback" || (fn as unknown as Record<symbol, unknown>)[CallbackStyle] === true)
@@ -145,7 +150,7 @@ export const invoke = (
     )
     return
   }
-  if (hooks.isEffect(result)) hooks.runEffect(result, reply, where)
+  if (hooks.isEffect(result)) hooks.runEffect(result, reply, where, span)
   else reply(undefined, resultsOf(result))
 }
 
@@ -170,11 +175,15 @@ class TableDispatcher implements Dispatcher {
     private readonly hooks: Hooks
   ) {}
 
-  call(iface: string, method: string, args: ReadonlyArray<unknown>, reply: Reply): void {
+  call(iface: string, method: string, args: ReadonlyArray<unknown>, reply: Reply, span?: Tracer.AnySpan): void {
     if (!hasOwn(this.api, iface)) return reply(ErrorPayload.make(ERR_INTERFACE_NOT_FOUND), [])
     const fn = lookup(this.api, iface, method)
     if (fn === undefined) return reply(ErrorPayload.make(ERR_METHOD_NOT_FOUND), [])
-    invoke(fn, this.connection, args, reply, this.hooks, `${iface}.${method}`)
+    invoke(fn, this.connection, args, reply, this.hooks, `${iface}.${method}`, span)
+  }
+
+  knows(iface: string, method: string): boolean {
+    return lookup(this.api, iface, method) !== undefined
   }
 
   methods(iface: string): ReadonlyArray<string> | undefined {

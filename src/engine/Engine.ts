@@ -14,8 +14,10 @@ import * as Serde from "../wire/Serde.js"
 import { byteLength } from "../wire/Utf8.js"
 import { SerdeError } from "../wire/SerdeError.js"
 import * as Data from "effect/Data"
+import type * as Tracer from "effect/Tracer"
 import * as ErrorPayload from "./ErrorPayload.js"
 import { PendingReplies } from "./PendingReplies.js"
+import { type CallProbe, compiledIn, type HandshakeEnd, type HandshakeProbe, type Probe } from "./Probe.js"
 import { Session } from "./Session.js"
 
 /**
@@ -43,8 +45,19 @@ export type Reply = (error: Message.ErrorPayload | undefined, values: ReadonlyAr
  * @since 0.1.0
  */
 export interface Dispatcher {
-  /** Runs a method; `reply` may be called later, and only its first call counts. */
-  readonly call: (iface: string, method: string, args: ReadonlyArray<unknown>, reply: Reply) => void
+  /**
+   * Runs a method; `reply` may be called later, and only its first call
+   * counts. `span`, when the call is observed, is the handler's span.
+   */
+  readonly call: (
+    iface: string,
+    method: string,
+    args: ReadonlyArray<unknown>,
+    reply: Reply,
+    span?: Tracer.AnySpan | undefined
+  ) => void
+  /** Whether the application has that method (absent: taken as yes). */
+  readonly knows?: ((iface: string, method: string) => boolean) | undefined
   /** The method names of an interface, or undefined if there is none. */
   readonly methods: (iface: string) => ReadonlyArray<string> | undefined
   /** Delivers a peer's event to the application's handler, if any. */
@@ -145,6 +158,8 @@ export interface Options {
    * `renew` its session, rather than closing it.
    */
   readonly renews?: boolean | undefined
+  /** Metrics and spans of this connection; absent, none (see Probe.ts). */
+  readonly probe?: Probe | undefined
 }
 
 /**
@@ -234,6 +249,8 @@ export class Engine {
   private renewing = false
   // Renewing: the old session's requests, failed with -1 once the new one is open.
   private renewLost: ReadonlyArray<Reply> = noReplies
+  private readonly probe: Probe | undefined
+  private handshakeProbe: HandshakeProbe | undefined = undefined
 
   constructor(readonly options: Options) {
     this.step = options.role === "client" ? 1 : -1
@@ -243,6 +260,7 @@ export class Engine {
     this.maxBufferedBytes = options.maxBufferedBytes ??
       (options.role === "client" ? DEFAULT_CLIENT_MAX_BUFFERED_BYTES : DEFAULT_MAX_BUFFERED_BYTES)
     this.link = options.link
+    this.probe = compiledIn ? options.probe : undefined
   }
 
   /** Callbacks that came for no pending request (cancelled, or stray). */
@@ -271,6 +289,7 @@ export class Engine {
   /** Handles one received frame. */
   receive(text: string): void {
     if (this.phase === "Closed") return
+    if (compiledIn && this.probe !== undefined) this.probe.received(text)
     let value: unknown
     try {
       value = Serde.parse(text)
@@ -340,6 +359,7 @@ export class Engine {
       const handshakeReply = this.handshakeReply
       this.handshakeReply = undefined
       this.phase = "AwaitingHandshake"
+      if (compiledIn) this.endHandshake("lost", undefined)
       handshakeReply?.(ErrorPayload.make(ERR_NO_HANDSHAKE_RESPONSE), undefined)
       return
     }
@@ -349,6 +369,10 @@ export class Engine {
     const handshakeReply = this.handshakeReply
     this.handshakeReply = undefined
     this.phase = "Detached"
+    if (compiledIn && this.probe !== undefined) {
+      this.probe.open(false)
+      this.endHandshake("lost", undefined)
+    }
     handshakeReply?.(ErrorPayload.make(ERR_NO_HANDSHAKE_RESPONSE), undefined)
   }
 
@@ -392,6 +416,7 @@ export class Engine {
     this.phase = "Handshaking"
     this.handshakeReply = done
     this.restoring = true
+    if (compiledIn && this.probe !== undefined) this.handshakeProbe = this.probe.handshaking(true)
     const auth: Message.HandshakeAuth = { _tag: "Session", sessionId: session.id, receivedCount: session.receivedCount }
     this.write({ _tag: "HandshakeRequest", id: 0, app, version, auth })
   }
@@ -430,6 +455,7 @@ export class Engine {
     this.phase = "Handshaking"
     this.handshakeReply = done
     this.login = auth._tag === "Login" ? auth.login : null
+    if (compiledIn && this.probe !== undefined) this.handshakeProbe = this.probe.handshaking(false)
     this.write({ _tag: "HandshakeRequest", id: 0, app, version, auth })
   }
 
@@ -445,7 +471,7 @@ export class Engine {
     const old = this.link
     this.link = link
     if (this.phase === "Open") old.close()
-    this.phase = "Open"
+    this.opened()
     this.write({ _tag: "HandshakeOk", id: 0, ok: this.session.receivedCount })
     this.restoreFrom(peerReceivedCount)
   }
@@ -461,6 +487,7 @@ export class Engine {
     if (session === undefined) return
     const upTo = Math.min(peerReceivedCount, Math.abs(session.latestBufferedMessageId))
     session.onAcknowledged(upTo)
+    if (compiledIn && this.probe !== undefined) this.probe.buffered(session.unacknowledged)
     // Every request the peer received and did not answer lost its answer with
     // the link, whether or not a later answer already acknowledged it.
     const lost: Array<Reply> = []
@@ -473,7 +500,7 @@ export class Engine {
     const past = session.latestBufferedMessageId + this.step
     if (Math.abs(past) > Math.abs(this.nextId)) this.nextId = past
     const resend = [...session.buffer.keys()].sort((a, b) => a - b)
-    for (const key of resend) this.link.send(session.buffer.get(key)!)
+    for (const key of resend) this.resend(session.buffer.get(key)!)
     for (const reply of lost) reply(ErrorPayload.callbackLost, [])
     this.askAcknowledgement()
   }
@@ -532,21 +559,26 @@ export class Engine {
       return this.terminate("ProtocolViolation", undefined)
     }
     this.phase = "Handshaking"
+    if (compiledIn && this.probe !== undefined) this.handshakeProbe = this.probe.handshaking(request.auth._tag === "Session")
     let decided = false
     options.onHandshake(request, (outcome) => {
       if (decided || this.phase !== "Handshaking") return
       decided = true
       if (outcome._tag === "Rejected") {
+        if (compiledIn) this.endHandshake("rejected", outcome.error)
         this.sendHandshakeError(request.id, outcome.error)
         return this.terminate("HandshakeRejected", outcome.error)
       }
       if (outcome._tag === "Transferred") {
+        // The session's own engine took the link: that is a restore.
+        if (compiledIn) this.endHandshake("restored", undefined)
         this.phase = "Closed"
         return
       }
       this.session = outcome.session
       this.application = outcome.application
-      this.phase = "Open"
+      if (compiledIn) this.endHandshake(outcome.restored ? "restored" : "accepted", undefined)
+      this.opened()
       if (!outcome.restored) return this.write({ _tag: "HandshakeOk", id: this.takeId(), ok: outcome.session.id })
       this.write({ _tag: "HandshakeOk", id: 0, ok: outcome.session.receivedCount })
       this.restoreFrom(request.auth._tag === "Session" ? request.auth.receivedCount : 0)
@@ -562,7 +594,8 @@ export class Engine {
     this.renewing = false
     if (message._tag === "HandshakeOk") {
       this.logEvent("handshake", undefined, message.ok)
-      this.phase = "Open"
+      if (compiledIn) this.endHandshake(typeof message.ok === "number" ? "restored" : "accepted", undefined)
+      this.opened()
       if (typeof message.ok === "number" && this.session !== undefined) {
         this.restoreFrom(message.ok)
       } else if (typeof message.ok === "string") {
@@ -579,13 +612,14 @@ export class Engine {
           for (const [id, text] of provisional.buffer) session.buffer.set(id, text)
           session.bufferedBytes = provisional.bufferedBytes
           session.latestBufferedMessageId = provisional.latestBufferedMessageId
-          for (const id of [...session.buffer.keys()].sort((a, b) => a - b)) this.link.send(session.buffer.get(id)!)
+          for (const id of [...session.buffer.keys()].sort((a, b) => a - b)) this.resend(session.buffer.get(id)!)
         }
         for (const pending of lost) pending(ErrorPayload.callbackLost, [])
       }
       reply(undefined, message.ok)
     } else {
       this.logEvent("handshake", message.error, undefined)
+      if (compiledIn) this.endHandshake("rejected", message.error)
       if (restoring && this.options.renews === true) {
         // The session is unknown there: kept detached, to be renewed.
         this.phase = "Detached"
@@ -602,6 +636,8 @@ export class Engine {
     this.logEvent("call", message.iface, message.method, message.args)
     const application = this.application
     const id = message.id
+    const probe = this.probe
+    if (compiledIn && probe !== undefined) return this.serveObserved(message, application, probe)
     if (application === undefined) return this.sendCallback(id, ErrorPayload.make(ERR_INTERFACE_NOT_FOUND), [])
     let replied = false
     application.call(message.iface, message.method, message.args, (error, results) => {
@@ -611,12 +647,34 @@ export class Engine {
     })
   }
 
+  // onCall, with the call's span and metrics around the handler.
+  private serveObserved(message: Message.Call, application: Dispatcher | undefined, probe: Probe): void {
+    const { id, iface, method } = message
+    const known = application !== undefined && (application.knows?.(iface, method) ?? true)
+    const served = probe.serving(iface, method, id, message.trace, known)
+    if (application === undefined) {
+      const error = ErrorPayload.make(ERR_INTERFACE_NOT_FOUND)
+      served.end("error", error)
+      return this.sendCallback(id, error, [])
+    }
+    let replied = false
+    application.call(iface, method, message.args, (error, results) => {
+      if (replied) return
+      replied = true
+      served.end(error === undefined ? "ok" : "error", error)
+      this.sendCallback(id, error, results)
+    }, served.span)
+  }
+
   private onCallback(id: number, error: Message.ErrorPayload | undefined, values: ReadonlyArray<unknown>): void {
     this.session?.onAcknowledged(id)
+    const probe = this.probe
+    if (compiledIn && probe !== undefined && this.session !== undefined) probe.buffered(this.session.unacknowledged)
     this.logEvent("callback", error, error === undefined ? values : undefined)
     const reply = this.pending.take(id)
     if (reply === undefined) {
       this.droppedCallbacks++
+      if (compiledIn && probe !== undefined) probe.droppedCallback()
       this.logEvent("messageRejected", error === undefined
         ? { _tag: "CallbackOk", id, results: values }
         : { _tag: "CallbackError", id, error })
@@ -628,6 +686,7 @@ export class Engine {
   private onEvent(message: Message.Event): void {
     this.session?.onMessageReceived(message.id)
     this.logEvent("event", message.iface, message.event, message.args)
+    if (compiledIn && this.probe !== undefined) this.probe.event("in")
     this.options.onEvent?.(message.iface, message.event, message.args)
     this.application?.event(message.iface, message.event, message.args)
   }
@@ -647,6 +706,7 @@ export class Engine {
 
   private onPong(message: Message.Pong): void {
     this.session?.onAcknowledged(message.id)
+    if (compiledIn && this.probe !== undefined && this.session !== undefined) this.probe.buffered(this.session.unacknowledged)
     const reply = this.pending.take(message.id)
     if (reply === undefined) return this.reject(message, false)
     reply(undefined, [])
@@ -673,6 +733,7 @@ export class Engine {
     this.phase = "Handshaking"
     this.handshakeReply = done
     this.login = auth._tag === "Login" ? auth.login : null
+    if (compiledIn && this.probe !== undefined) this.handshakeProbe = this.probe.handshaking(false)
     this.send(text, message)
   }
 
@@ -682,9 +743,32 @@ export class Engine {
    * method name that cannot be sent, a `FramingError` if the message is over
    * the size limit. Fails through `reply` if the connection is closed.
    */
-  call(iface: string, method: string, args: ReadonlyArray<unknown>, reply: Reply): number {
+  call(iface: string, method: string, args: ReadonlyArray<unknown>, reply: Reply, parent?: Tracer.AnySpan): number {
     const id = this.nextId
-    this.request({ _tag: "Call", id, iface, method, args }, reply)
+    const probe = this.probe
+    if (compiledIn && probe !== undefined) return this.callObserved(iface, method, args, reply, parent, probe)
+    this.request({ _tag: "Call", id, iface, method, args, trace: undefined }, reply)
+    return id
+  }
+
+  // call, with its span (whose context travels with it) and metrics.
+  private callObserved(
+    iface: string,
+    method: string,
+    args: ReadonlyArray<unknown>,
+    reply: Reply,
+    parent: Tracer.AnySpan | undefined,
+    probe: Probe
+  ): number {
+    const id = this.nextId
+    const calling = probe.calling(iface, method, id, parent)
+    const observed = observedReply(calling, reply)
+    try {
+      this.request({ _tag: "Call", id, iface, method, args, trace: calling.traceparent }, observed)
+    } catch (error) {
+      calling.end("error", undefined)
+      throw error
+    }
     return id
   }
 
@@ -693,6 +777,11 @@ export class Engine {
    * comes for it is dropped and counted in `droppedCallbacks`.
    */
   cancel(id: number): void {
+    if (compiledIn && this.probe !== undefined) {
+      const reply = this.pending.take(id)
+      if (reply !== undefined) callProbes.get(reply)?.end("cancelled", undefined)
+      return
+    }
     this.pending.delete(id)
   }
 
@@ -755,6 +844,11 @@ export class Engine {
     this.nextId += this.step
     session?.bufferMessage(id, text)
     if (reply !== undefined) this.pending.set(id, reply)
+    const probe = this.probe
+    if (compiledIn && probe !== undefined) {
+      if (session !== undefined) probe.buffered(session.unacknowledged)
+      if (message._tag === "Event") probe.event("out")
+    }
     if (this.phase !== "Open") return
     this.send(text, message)
     if (message._tag !== "Ping") this.askAcknowledgement()
@@ -807,7 +901,25 @@ export class Engine {
 
   private send(text: string, message: Message.Message): void {
     this.link.send(text)
+    if (compiledIn && this.probe !== undefined) this.probe.sent(text)
     this.logEvent("outgoingMessage", message)
+  }
+
+  // A buffered request sent again after a restore.
+  private resend(text: string): void {
+    this.link.send(text)
+    if (compiledIn && this.probe !== undefined) this.probe.sent(text)
+  }
+
+  private opened(): void {
+    this.phase = "Open"
+    if (compiledIn && this.probe !== undefined) this.probe.open(true)
+  }
+
+  private endHandshake(outcome: HandshakeEnd, error: Message.ErrorPayload | undefined): void {
+    const handshake = this.handshakeProbe
+    this.handshakeProbe = undefined
+    handshake?.end(outcome, error)
   }
 
   private takeId(): number {
@@ -835,6 +947,11 @@ export class Engine {
   private finish(reason: CloseReason, cause: unknown): void {
     if (this.phase === "Closed") return
     this.phase = "Closed"
+    if (compiledIn && this.probe !== undefined) {
+      this.probe.open(false)
+      this.probe.buffered(0)
+      this.endHandshake("lost", undefined)
+    }
     const handshakeReply = this.handshakeReply
     this.handshakeReply = undefined
     const pending = [...this.pending.values(), ...this.renewLost]
@@ -857,6 +974,21 @@ export class Engine {
     this.options.onClose?.(reason, cause)
     if (failed) throw failure
   }
+}
+
+// The probes of observed calls' replies, so that a call its caller gives up
+// (cancel) still ends its span.
+const callProbes = new WeakMap<Reply, CallProbe>()
+
+const observedReply = (calling: CallProbe, reply: Reply): Reply => {
+  const observed: Reply = (error, values) => {
+    // -1 made here (the link is gone) is lost; the peer's own answers are errors.
+    const lost = error === ErrorPayload.connectionClosed || error === ErrorPayload.callbackLost
+    calling.end(error === undefined ? "ok" : lost ? "lost" : "error", error)
+    reply(error, values)
+  }
+  callProbes.set(observed, calling)
+  return observed
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import { Deferred, Duration, Effect, Exit, Fiber, Mailbox, Option, type PubSub, type Scope, Stream } from "effect"
 import { identity } from "effect/Function"
+import type * as Tracer from "effect/Tracer"
 import type {
   CallAll,
   CallAllOptions,
@@ -196,7 +197,11 @@ export const fromParts = (parts: Parts): Connection => {
   // The fiber is read inside `Effect.async`'s register, which runs on it:
   // cheaper than a `withFiberRuntime` step per call. `answer` makes the
   // outcome (an Exit, at best) of the failure or the results.
-  const requestWith = <A, E>(send: (reply: Reply) => number, answer: Answer<A, E>): Effect.Effect<A, E> =>
+  // The fiber's span is the parent of the call's, when calls are observed.
+  const requestWith = <A, E>(
+    send: (reply: Reply, parent: Tracer.AnySpan | undefined) => number,
+    answer: Answer<A, E>
+  ): Effect.Effect<A, E> =>
     Effect.async<A, E>((resume) => {
       const fiber = Fiber.getCurrentFiber()
       const waiter = fiber._tag === "Some" ? waiterOf(fiber.value) : undefined
@@ -207,7 +212,7 @@ export const fromParts = (parts: Parts): Connection => {
           answered = true
           waiter?.answered(engine, id)
           resume(answer(error === undefined ? undefined : toFailure(error), values))
-        })
+        }, fiber._tag === "Some" ? fiber.value.currentSpan : undefined)
         // Answered at once (the connection is closed, say): nothing to forget.
         if (!answered) waiter?.wait(engine, id = sent)
       } catch (cause) {
@@ -216,7 +221,7 @@ export const fromParts = (parts: Parts): Connection => {
     })
 
   const call: Connection["call"] = (iface, method, args = [], options) => {
-    const effect = requestWith((reply) => engine.call(iface, method, args, reply), answerResults)
+    const effect = requestWith((reply, parent) => engine.call(iface, method, args, reply, parent), answerResults)
     if (options?.timeout === undefined) return effect
     const timeout = options.timeout
     return Effect.timeoutFail(effect, {
@@ -239,6 +244,8 @@ export const fromParts = (parts: Parts): Connection => {
     options?: CallAllOptions
   ): Effect.Effect<Array<ReadonlyArray<unknown>> | void, CallAllError> =>
     Effect.async<Array<ReadonlyArray<unknown>> | void, CallAllError>((resume) => {
+      const fiber = Fiber.getCurrentFiber()
+      const parent = fiber._tag === "Some" ? fiber.value.currentSpan : undefined
       const concurrency = Math.max(1, options?.concurrency ?? 100)
       const keep = options?.discard !== true
       const iterator = argsList[Symbol.iterator]()
@@ -270,7 +277,7 @@ export const fromParts = (parts: Parts): Connection => {
               if (keep) results[index] = values
               options?.onResult?.(index, values)
               issue()
-            })
+            }, parent)
           } catch (cause) {
             return finish(Effect.fail(invalidArgument(cause)))
           }
@@ -379,7 +386,10 @@ export const fromParts = (parts: Parts): Connection => {
         : Stream.fromPubSub(parts.lifecycle).pipe(Stream.takeUntil((event) => event._tag === "Closed"))
     ))
   }
-  answeredCalls.set(handle, (iface, method, args, answer) => requestWith((reply) => engine.call(iface, method, args, reply), answer))
+  answeredCalls.set(
+    handle,
+    (iface, method, args, answer) => requestWith((reply, parent) => engine.call(iface, method, args, reply, parent), answer)
+  )
   return handle
 }
 

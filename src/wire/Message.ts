@@ -62,13 +62,36 @@ export interface HandshakeError {
   readonly error: ErrorPayload
 }
 
-/** `{call:[17,'auth'],newAccount:['Payload']}` @since 0.1.0 */
+/**
+ * `{call:[17,'auth'],newAccount:['Payload']}`, with the caller's trace
+ * context as a third key when it has one:
+ * `{call:[17,'auth'],newAccount:['Payload'],traceparent:'00-…-…-01'}` (a
+ * 2.x peer reads only the first two keys).
+ *
+ * @since 0.1.0
+ */
 export interface Call {
   readonly _tag: "Call"
   readonly id: number
   readonly iface: string
   readonly method: string
   readonly args: ReadonlyArray<unknown>
+  /** A W3C `traceparent` (55 characters), or undefined. */
+  readonly trace?: string | undefined
+}
+
+/**
+ * The key of a call's trace context (W3C Trace Context `traceparent`).
+ *
+ * @since 0.1.0
+ */
+export const TRACE_KEY = "traceparent"
+
+// A traceparent is written only where it cannot be taken for the verb.
+const traceOf = (message: Record<string, unknown>, method: string): string | undefined => {
+  if (method === TRACE_KEY || !hasOwn(message, TRACE_KEY)) return undefined
+  const trace = message[TRACE_KEY]
+  return typeof trace === "string" && trace.length === 55 ? trace : undefined
 }
 
 /** `{callback:[17],ok:[15703]}` @since 0.1.0 */
@@ -306,7 +329,7 @@ export const decode = (value: unknown): Message => {
       const id = idOf(header, kind)
       const iface = nameOf(header, kind, id)
       const method = verbOf(verb, kind, id)
-      return { _tag: "Call", id, iface, method, args: argsOf(value, method, kind, id) }
+      return { _tag: "Call", id, iface, method, args: argsOf(value, method, kind, id), trace: traceOf(value, method) }
     }
     case "callback": {
       const id = idOf(headerOf(value, kind), kind)
@@ -389,8 +412,10 @@ export const encode = (message: Message): Record<string, unknown> => {
       return { handshake: [message.id], ok: message.ok }
     case "HandshakeError":
       return { handshake: [message.id], error: encodeError(message.error) }
-    case "Call":
-      return { call: [message.id, message.iface], [checkVerb("call", message.method, message.id)]: message.args }
+    case "Call": {
+      const call = { call: [message.id, message.iface], [checkVerb("call", message.method, message.id)]: message.args }
+      return message.trace === undefined || message.method === TRACE_KEY ? call : { ...call, [TRACE_KEY]: message.trace }
+    }
     case "CallbackOk":
       return { callback: [message.id], ok: message.results }
     case "CallbackError":
@@ -426,7 +451,8 @@ export const serialize = (message: Message): string => {
   switch (message._tag) {
     case "Call":
       return "{\"call\":[" + message.id + "," + quote(message.iface) + "]," +
-        quote(checkVerb("call", message.method, message.id)) + ":" + payload(message.args, "args") + "}"
+        quote(checkVerb("call", message.method, message.id)) + ":" + payload(message.args, "args") +
+        (message.trace === undefined || message.method === TRACE_KEY ? "}" : ",\"" + TRACE_KEY + "\":" + quote(message.trace) + "}")
     case "CallbackOk":
       return "{\"callback\":[" + message.id + "],\"ok\":" + payload(message.results, "results") + "}"
     case "Event":
