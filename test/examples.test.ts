@@ -32,6 +32,58 @@ describe("examples", () => {
     ])
   })
 
+  it("observability: a call from one process to another, its spans linked parent to child and its metrics, through OpenTelemetry", async () => {
+    const { code, stderr, stdout } = await tsNode("examples/observability.ts")
+    expect(stderr).toBe("")
+    expect(code).toBe(0)
+    const lines = stdout.trim().split("\n")
+    expect(lines[0]).toBe("[ 'Hello, OpenTelemetry!' ]")
+    interface Span {
+      readonly process: string
+      readonly name: string
+      readonly kind: number
+      readonly trace: string
+      readonly span: string
+      readonly parent: string
+    }
+    const spans: Array<Span> = lines.flatMap((line) => {
+      const match = /^span (client|server) (.+) kind=(\d) trace=(\w+) span=(\w+) parent=(\w+|-)$/.exec(line)
+      return match === null ? [] : [{ process: match[1]!, name: match[2]!, kind: Number(match[3]), trace: match[4]!, span: match[5]!, parent: match[6]! }]
+    })
+    const one = (process: string, name: string, kind: number): Span => {
+      const found = spans.filter((span) => span.process === process && span.name === name && span.kind === kind)
+      expect(found, `${process} ${name}`).toHaveLength(1)
+      return found[0]!
+    }
+    // OpenTelemetry's SpanKind: INTERNAL 0, SERVER 1, CLIENT 2.
+    const request = one("client", "GET /hello", 0)
+    const caller = one("client", "greeter/hello", 2)
+    const handler = one("server", "greeter/hello", 1)
+    const work = one("server", "compose greeting", 0)
+    expect(request.parent).toBe("-")
+    expect(caller.parent).toBe(request.span)
+    expect(handler.parent).toBe(caller.span)
+    expect(work.parent).toBe(handler.span)
+    expect(new Set([request, caller, handler, work].map((span) => span.trace)).size).toBe(1)
+    one("client", "jstp.handshake", 2)
+    one("server", "jstp.handshake", 1)
+
+    const metrics = new Map(lines.flatMap((line) => {
+      const match = /^metric (client|server) (\S+) (\d+)$/.exec(line)
+      return match === null ? [] : [[`${match[1]} ${match[2]}`, Number(match[3])] as const]
+    }))
+    for (const role of ["client", "server"]) {
+      expect(metrics.get(`${role} jstp_calls_total{role=${role},interface=greeter,method=hello,outcome=ok}`)).toBe(1)
+      expect(metrics.get(`${role} jstp_call_duration_seconds{role=${role},interface=greeter,method=hello}`)).toBe(1)
+      expect(metrics.get(`${role} jstp_handshakes_total{role=${role},outcome=accepted}`)).toBe(1)
+    }
+    expect(metrics.get("client jstp_messages_total{role=client,direction=out}")).toBe(2)
+    expect(metrics.get("server jstp_messages_total{role=server,direction=in}")).toBe(2)
+    expect(metrics.get("client jstp_bytes_total{role=client,direction=out}"))
+      .toBe(metrics.get("server jstp_bytes_total{role=server,direction=in}"))
+    expect(metrics.get("client jstp_connections{role=client}")).toBe(0)
+  })
+
   it("typed-shop calls a typed contract: results, a declared failure caught by tag, several results, a typed event", async () => {
     const { code, stderr, stdout } = await tsNode("examples/typed-shop.ts")
     expect(stderr).toBe("")

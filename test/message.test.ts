@@ -74,8 +74,27 @@ describe("protocol.md §3 examples", () => {
       id: 17,
       iface: "auth",
       method: "newAccount",
-      args: ["Payload"]
+      args: ["Payload"],
+      trace: undefined
     })
+  })
+
+  it("call with the caller's trace context, a third key", () => {
+    const trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    checkBothWays(`{call:[17,'auth'],newAccount:['Payload'],traceparent:'${trace}'}`, {
+      _tag: "Call",
+      id: 17,
+      iface: "auth",
+      method: "newAccount",
+      args: ["Payload"],
+      trace
+    })
+    // Only a well-formed value is taken; a method named traceparent keeps its arguments.
+    expect(Message.deserialize("{call:[1,'a'],m:[],traceparent:42}")).toMatchObject({ trace: undefined })
+    expect(Message.deserialize("{call:[1,'a'],traceparent:[1]}")).toMatchObject({ method: "traceparent", args: [1], trace: undefined })
+    expect(Message.serialize({ _tag: "Call", id: 1, iface: "a", method: "traceparent", args: [1], trace })).toBe(
+      "{\"call\":[1,\"a\"],\"traceparent\":[1]}"
+    )
   })
 
   it("callback ok", () => {
@@ -472,7 +491,7 @@ describe("__proto__ as a method, event or strategy name", () => {
   }
 
   it("a call named __proto__ round-trips as an own key", () => {
-    const message: Msg = { _tag: "Call", id: 1, iface: "auth", method: "__proto__", args: [{ polluted: true }] }
+    const message: Msg = { _tag: "Call", id: 1, iface: "auth", method: "__proto__", args: [{ polluted: true }], trace: undefined }
     const encoded = Message.encode(message)
     expect(Object.keys(encoded)).toEqual(["call", "__proto__"])
     expect(Object.prototype.hasOwnProperty.call(encoded, "__proto__")).toBe(true)

@@ -67,7 +67,7 @@ describe("metrics after a scripted exchange (Effect API, both sides)", () => {
       expect(value("jstp_handshakes_total", client({ outcome: "accepted" }))).toBe(1)
       expect(value("jstp_handshakes_total", server({ outcome: "accepted" }))).toBe(1)
 
-      for (const [a, b] of [[1, 2], [3, 4], [5, 6]]) expect(yield* connection.call("calc", "add", [a, b])).toEqual([a + b])
+      for (const [a, b] of [[1, 2], [3, 4], [5, 6]] as const) expect(yield* connection.call("calc", "add", [a, b])).toEqual([a + b])
       yield* Effect.flip(connection.call("calc", "fail", []))
       const unknown = yield* Effect.flip(connection.call("calc", "nope", []))
       expect(unknown._tag === "RemoteError" && unknown.code).toBe(14)
