@@ -97,7 +97,8 @@ const client = Effect.gen(function*() {
   yield* exited
 }).pipe(Effect.scoped)
 
-Effect.runPromise((role === "server" ? server : client).pipe(Effect.provide(Telemetry)))
+const main: Effect.Effect<void, unknown> = role === "server" ? server : client
+Effect.runPromise(main.pipe(Effect.provide(Telemetry)))
   .then(() => process.exit(0), (error: unknown) => {
     console.error(error)
     process.exit(1)
