@@ -12,6 +12,7 @@ import { type BenchModule, getChecksum, type RunOptions } from "./harness.js"
 const modules: ReadonlyArray<() => Promise<{ readonly default: BenchModule }>> = [
   () => import("./serde.js"),
   () => import("./rpc.js"),
+  () => import("./observability.js"),
   () => import("./compat.js"),
   () => import("./sessions.js"),
   () => import("./cluster.js")

@@ -1,0 +1,180 @@
+// `npm run bench -- rpc` runs this module too ("rpc-observability"): what
+// observability costs a call, end to end, against the same build with the
+// instrumentation compiled out (bench/observability/builds.ts).
+//
+// Five variants (bench/observability/variant.ts), each a client in this
+// process and a server process of its own (bench/observability/server.ts),
+// both sides alike: compiled out; compiled in and not enabled (what every
+// user who does not ask for it runs); metrics on; metrics and spans with
+// Effect's tracer; metrics and spans through the OpenTelemetry SDK (spans
+// batched to an exporter that drops them).
+//
+// Two scenarios, the (1) and (2) of bench/rpc.ts with a 100-byte payload:
+// pipelined (10 connections × 100 fibers looping on connection.call) and
+// sequential (one fiber, one call at a time). The variants run in rounds, in
+// a rotated order, after a warm-up round; each cell is the median over the
+// rounds: calls/s, and CPU µs per call (client + server, process.cpuUsage).
+// Calls/s moves by several percent between identical runs here; CPU per call
+// moves less.
+//
+// BENCH_OBSERVABILITY_ROUNDS (default 7) sets the rounds;
+// BENCH_OBSERVABILITY_CALLS (default 60,000) the pipelined calls per round
+// (sequential: a tenth).
+import { fork } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { Effect } from "effect"
+import { type BenchModule, consume, formatRate, formatRatio, markdownTable, type RunOptions } from "./harness.js"
+import { isServerMessage, type ServerMessage } from "./rpc/ipc.js"
+import { buildAll } from "./observability/builds.js"
+import { load, observing, type Variant, variants } from "./observability/variant.js"
+
+const ROUNDS = Math.max(1, Number(process.env["BENCH_OBSERVABILITY_ROUNDS"] ?? 7) || 7)
+const CALLS = Math.max(1000, Number(process.env["BENCH_OBSERVABILITY_CALLS"] ?? 60_000) || 60_000)
+const PAYLOAD = "x".repeat(100)
+
+interface ServerProcess {
+  readonly port: number
+  readonly usage: () => Promise<number>
+  readonly close: () => void
+}
+
+const startServer = (variant: Variant): Promise<ServerProcess> =>
+  new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(new URL("./observability/server.ts", import.meta.url)), [variant.build, variant.mode], {
+      execArgv: ["--import", "tsx"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"]
+    })
+    let waiting: ((micros: number) => void) | undefined
+    child.on("message", (message: unknown) => {
+      if (!isServerMessage(message)) return
+      const m: ServerMessage = message
+      if (m._tag === "Ready") {
+        resolve({
+          port: m.port,
+          usage: () =>
+            new Promise<number>((done) => {
+              waiting = done
+              child.send({ _tag: "Usage" })
+            }),
+          close: () => child.send({ _tag: "Close" })
+        })
+      } else if (m._tag === "Usage") {
+        waiting?.(m.user + m.system)
+      } else if (m._tag === "Failed") {
+        reject(new Error(m.message))
+      }
+    })
+    child.once("exit", (code) => reject(new Error(`the ${variant.key} server exited with ${code}`)))
+  })
+
+interface Sample {
+  readonly rate: number
+  readonly cpuPerCall: number
+}
+
+type Lib = Awaited<ReturnType<typeof load>>
+
+// One round of a scenario: `connections` × `inFlight` fibers issue `calls` calls.
+const runScenario = (
+  lib: Lib,
+  variant: Variant,
+  server: ServerProcess,
+  connections: number,
+  inFlight: number,
+  calls: number
+): Promise<Sample> =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const address = { _tag: "Tcp", host: "127.0.0.1", port: server.port } as const
+    const opened = yield* Effect.forEach(
+      Array.from({ length: connections }),
+      () => lib.Connection.connect({ address, application: "bench" })
+    )
+    let issued = 0
+    let answered = 0
+    const loop = (connection: (typeof opened)[number]) =>
+      Effect.whileLoop({
+        while: () => issued < calls,
+        body: () => {
+          issued++
+          return connection.call("echo", "echo", [PAYLOAD])
+        },
+        step: (results) => {
+          if (results[0] === PAYLOAD) answered++
+        }
+      })
+    const serverBefore = yield* Effect.promise(server.usage)
+    const clientBefore = process.cpuUsage()
+    const started = performance.now()
+    yield* Effect.forEach(opened, (connection) => Effect.forEach(Array.from({ length: inFlight }), () => loop(connection), {
+      concurrency: "unbounded",
+      discard: true
+    }), { concurrency: "unbounded", discard: true })
+    const seconds = (performance.now() - started) / 1000
+    const client = process.cpuUsage(clientBefore)
+    const serverAfter = yield* Effect.promise(server.usage)
+    if (answered !== calls) return yield* Effect.die(new Error(`${variant.key}: ${answered} of ${calls} calls answered right`))
+    consume(answered)
+    return { rate: calls / seconds, cpuPerCall: (client.user + client.system + serverAfter - serverBefore) / calls }
+  })).pipe(observing(lib, variant.mode)))
+
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+
+const scenarios = [
+  { key: "pipelined", label: "pipelined, 10 conns × 100 in flight", connections: 10, inFlight: 100, calls: CALLS },
+  { key: "sequential", label: "sequential, one call at a time", connections: 1, inFlight: 1, calls: Math.round(CALLS / 10) }
+] as const
+
+const run = async (options: RunOptions): Promise<void> => {
+  options.progress("rpc-observability: bundling the two builds")
+  await buildAll()
+  const libs = { in: await load("in"), out: await load("out") }
+  const servers = new Map<string, ServerProcess>()
+  for (const variant of variants) servers.set(variant.key, await startServer(variant))
+  const samples = new Map<string, Array<Sample>>()
+  try {
+    for (let round = 0; round <= ROUNDS; round++) {
+      options.progress(round === 0 ? "rpc-observability: warm-up round" : `rpc-observability: round ${round} of ${ROUNDS}`)
+      // Rotated, so that no variant always runs first or after the same one.
+      const order = variants.map((_, i) => variants[(i + round) % variants.length]!)
+      for (const scenario of scenarios) {
+        for (const variant of order) {
+          const sample = await runScenario(
+            libs[variant.build],
+            variant,
+            servers.get(variant.key)!,
+            scenario.connections,
+            scenario.inFlight,
+            scenario.calls
+          )
+          if (round === 0) continue
+          const key = `${scenario.key} ${variant.key}`
+          samples.set(key, [...(samples.get(key) ?? []), sample])
+        }
+      }
+    }
+  } finally {
+    for (const server of servers.values()) server.close()
+  }
+  console.log(`## rpc-observability: the cost of observing a call (median of ${ROUNDS} rounds)\n`)
+  for (const scenario of scenarios) {
+    const of = (variant: Variant) => samples.get(`${scenario.key} ${variant.key}`)!
+    const base = variants[0]!
+    const baseRate = median(of(base).map((s) => s.rate))
+    const baseCpu = median(of(base).map((s) => s.cpuPerCall))
+    const rows = variants.map((variant) => {
+      const rate = median(of(variant).map((s) => s.rate))
+      const cpu = median(of(variant).map((s) => s.cpuPerCall))
+      return [variant.label, formatRate(rate), formatRatio(rate / baseRate), cpu.toFixed(2), formatRatio(cpu / baseCpu)]
+    })
+    console.log(`### ${scenario.label}, ${formatRate(scenario.calls)} calls a round\n`)
+    console.log(markdownTable(["variant", "calls/s", "vs compiled out", "CPU µs/call", "vs compiled out"], rows))
+    console.log("")
+  }
+}
+
+const module: BenchModule = { name: "rpc-observability", run }
+export default module
