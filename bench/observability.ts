@@ -11,13 +11,18 @@
 //
 // Two scenarios, the (1) and (2) of bench/rpc.ts with a 100-byte payload:
 // pipelined (10 connections × 100 fibers looping on connection.call) and
-// sequential (one fiber, one call at a time). The variants run in rounds, in
-// a rotated order, after a warm-up round; each cell is the median over the
-// rounds: calls/s, and CPU µs per call (client + server, process.cpuUsage).
-// Calls/s moves by several percent between identical runs here; CPU per call
-// moves less.
+// sequential (one fiber, one call at a time); calls/s, and CPU µs per call
+// (client + server, process.cpuUsage). After a warm-up round:
 //
-// BENCH_OBSERVABILITY_ROUNDS (default 7) sets the rounds;
+// - free when unused: the default (compiled in, not enabled) against
+//   compiled out, back to back in alternating order, PAIRS times; the table
+//   gives the median of the pairs' ratios (a round's calls/s moves by a
+//   third between identical rounds on this machine: pairing cancels the
+//   drift);
+// - every variant, in rounds in a rotated order: the median over the rounds.
+//
+// BENCH_OBSERVABILITY_PAIRS (default 16) and BENCH_OBSERVABILITY_ROUNDS
+// (default 5) set the pairs and rounds;
 // BENCH_OBSERVABILITY_CALLS (default 60,000) the pipelined calls per round
 // (sequential: a tenth).
 import { fork } from "node:child_process"
@@ -28,7 +33,8 @@ import { isServerMessage, type ServerMessage } from "./rpc/ipc.js"
 import { buildAll } from "./observability/builds.js"
 import { load, observing, type Variant, variants } from "./observability/variant.js"
 
-const ROUNDS = Math.max(1, Number(process.env["BENCH_OBSERVABILITY_ROUNDS"] ?? 7) || 7)
+const ROUNDS = Math.max(1, Number(process.env["BENCH_OBSERVABILITY_ROUNDS"] ?? 5) || 5)
+const PAIRS = Math.max(1, Number(process.env["BENCH_OBSERVABILITY_PAIRS"] ?? 16) || 16)
 const CALLS = Math.max(1000, Number(process.env["BENCH_OBSERVABILITY_CALLS"] ?? 60_000) || 60_000)
 const PAYLOAD = "x".repeat(100)
 
@@ -128,50 +134,83 @@ const scenarios = [
   { key: "sequential", label: "sequential, one call at a time", connections: 1, inFlight: 1, calls: Math.round(CALLS / 10) }
 ] as const
 
+// The variants of one round, run in `order`; each sample lands in `samples`
+// under "<scenario> <variant>".
+const runRound = async (
+  order: ReadonlyArray<Variant>,
+  libs: Readonly<Record<"in" | "out", Lib>>,
+  servers: ReadonlyMap<string, ServerProcess>,
+  samples: Map<string, Array<Sample>> | undefined
+): Promise<void> => {
+  for (const scenario of scenarios) {
+    for (const variant of order) {
+      const { calls, connections, inFlight } = scenario
+      const sample = await runScenario(libs[variant.build], variant, servers.get(variant.key)!, connections, inFlight, calls)
+      const key = `${scenario.key} ${variant.key}`
+      samples?.set(key, [...(samples.get(key) ?? []), sample])
+    }
+  }
+}
+
 const run = async (options: RunOptions): Promise<void> => {
   options.progress("rpc-observability: bundling the two builds")
   await buildAll()
   const libs = { in: await load("in"), out: await load("out") }
   const servers = new Map<string, ServerProcess>()
   for (const variant of variants) servers.set(variant.key, await startServer(variant))
+  const [compiledOut, notEnabled] = [variants[0]!, variants[1]!]
+  const pairs = new Map<string, Array<Sample>>()
   const samples = new Map<string, Array<Sample>>()
   try {
-    for (let round = 0; round <= ROUNDS; round++) {
-      options.progress(round === 0 ? "rpc-observability: warm-up round" : `rpc-observability: round ${round} of ${ROUNDS}`)
+    options.progress("rpc-observability: warm-up round")
+    await runRound(variants, libs, servers, undefined)
+    // Free when unused: the default build against the compiled-out one,
+    // back to back in alternating order, many times.
+    for (let pair = 0; pair < PAIRS; pair++) {
+      options.progress(`rpc-observability: compiled in against compiled out, pair ${pair + 1} of ${PAIRS}`)
+      await runRound(pair % 2 === 0 ? [compiledOut, notEnabled] : [notEnabled, compiledOut], libs, servers, pairs)
+    }
+    for (let round = 1; round <= ROUNDS; round++) {
+      options.progress(`rpc-observability: every variant, round ${round} of ${ROUNDS}`)
       // Rotated, so that no variant always runs first or after the same one.
-      const order = variants.map((_, i) => variants[(i + round) % variants.length]!)
-      for (const scenario of scenarios) {
-        for (const variant of order) {
-          const sample = await runScenario(
-            libs[variant.build],
-            variant,
-            servers.get(variant.key)!,
-            scenario.connections,
-            scenario.inFlight,
-            scenario.calls
-          )
-          if (round === 0) continue
-          const key = `${scenario.key} ${variant.key}`
-          samples.set(key, [...(samples.get(key) ?? []), sample])
-        }
-      }
+      await runRound(variants.map((_, i) => variants[(i + round) % variants.length]!), libs, servers, samples)
     }
   } finally {
     for (const server of servers.values()) server.close()
   }
-  console.log(`## rpc-observability: the cost of observing a call (median of ${ROUNDS} rounds)\n`)
+
+  console.log("## rpc-observability: what observing a call costs\n")
+  console.log(`Compiled in and not enabled, against compiled out: the median of ${PAIRS} back-to-back pairs' ratios.\n`)
+  console.log(markdownTable(
+    ["scenario", "calls/s, compiled out", "calls/s, compiled in", "calls/s ratio", "CPU µs/call, out", "CPU µs/call, in", "CPU ratio"],
+    scenarios.map((scenario) => {
+      const out = pairs.get(`${scenario.key} ${compiledOut.key}`)!
+      const inn = pairs.get(`${scenario.key} ${notEnabled.key}`)!
+      return [
+        scenario.label,
+        formatRate(median(out.map((s) => s.rate))),
+        formatRate(median(inn.map((s) => s.rate))),
+        formatRatio(median(inn.map((s, i) => s.rate / out[i]!.rate))),
+        median(out.map((s) => s.cpuPerCall)).toFixed(2),
+        median(inn.map((s) => s.cpuPerCall)).toFixed(2),
+        formatRatio(median(inn.map((s, i) => s.cpuPerCall / out[i]!.cpuPerCall)))
+      ]
+    })
+  ))
+  console.log("")
   for (const scenario of scenarios) {
     const of = (variant: Variant) => samples.get(`${scenario.key} ${variant.key}`)!
-    const base = variants[0]!
-    const baseRate = median(of(base).map((s) => s.rate))
-    const baseCpu = median(of(base).map((s) => s.cpuPerCall))
+    const baseRate = median(of(compiledOut).map((s) => s.rate))
+    const baseCpu = median(of(compiledOut).map((s) => s.cpuPerCall))
     const rows = variants.map((variant) => {
-      const rate = median(of(variant).map((s) => s.rate))
+      const rates = of(variant).map((s) => s.rate)
+      const rate = median(rates)
       const cpu = median(of(variant).map((s) => s.cpuPerCall))
-      return [variant.label, formatRate(rate), formatRatio(rate / baseRate), cpu.toFixed(2), formatRatio(cpu / baseCpu)]
+      const spread = `${formatRate(Math.min(...rates))}–${formatRate(Math.max(...rates))}`
+      return [variant.label, formatRate(rate), spread, formatRatio(rate / baseRate), cpu.toFixed(2), formatRatio(cpu / baseCpu)]
     })
-    console.log(`### ${scenario.label}, ${formatRate(scenario.calls)} calls a round\n`)
-    console.log(markdownTable(["variant", "calls/s", "vs compiled out", "CPU µs/call", "vs compiled out"], rows))
+    console.log(`### Every variant, ${scenario.label}: median of ${ROUNDS} rounds of ${formatRate(scenario.calls)} calls\n`)
+    console.log(markdownTable(["variant", "calls/s", "rounds' range", "vs compiled out", "CPU µs/call", "vs compiled out"], rows))
     console.log("")
   }
 }

@@ -230,13 +230,25 @@ const directionLabels = (role: string, direction: string): Labels =>
   labels(`${role}\0${direction}`, () => [label("role", role), label("direction", direction)])
 const outcomeLabels = (role: string, outcome: string): Labels =>
   labels(`${role}\0\0${outcome}`, () => [label("role", role), label("outcome", outcome)])
-const methodLabels = (role: string, iface: string, method: string): Labels =>
-  labels(`${role}\0${iface}\0${method}`, () => [label("role", role), label("interface", iface), label("method", method)])
-const callLabels = (role: string, iface: string, method: string, outcome: string): Labels =>
-  labels(
-    `${role}\0${iface}\0${method}\0${outcome}`,
-    () => [label("role", role), label("interface", iface), label("method", method), label("outcome", outcome)]
-  )
+// The label sets of one method, found without building a key (two lookups
+// of strings the call already has).
+interface MethodLabels {
+  readonly duration: Labels
+  readonly outcomes: Record<Probe.Outcome, Labels>
+}
+const methodCache = { client: new Map<string, Map<string, MethodLabels>>(), server: new Map<string, Map<string, MethodLabels>>() }
+const methodLabels = (role: "client" | "server", iface: string, method: string): MethodLabels => {
+  let methods = methodCache[role].get(iface)
+  if (methods === undefined) methodCache[role].set(iface, methods = new Map())
+  let entry = methods.get(method)
+  if (entry === undefined) {
+    const base = [label("role", role), label("interface", iface), label("method", method)]
+    const outcome = (value: Probe.Outcome) => [...base, label("outcome", value)]
+    entry = { duration: base, outcomes: { ok: outcome("ok"), error: outcome("error"), lost: outcome("lost"), cancelled: outcome("cancelled") } }
+    methods.set(method, entry)
+  }
+  return entry
+}
 
 const exitOf = (outcome: Probe.Outcome | Probe.HandshakeEnd, error: ErrorPayload | undefined): Exit.Exit<unknown, unknown> =>
   outcome === "cancelled"
@@ -307,7 +319,8 @@ class ConnectionProbe implements Probe.Probe {
 
   calling(iface: string, method: string, id: number, parent: Tracer.AnySpan | undefined): Probe.CallProbe {
     const span = this.startSpan(`${iface}/${method}`, parent === undefined ? noSpan : Option.some(parent), "client", iface, method, id)
-    return new ObservedCall(this.metrics, this.role, iface, method, span, span === undefined ? undefined : traceparentOf(span))
+    const labels = this.metrics ? methodLabels(this.role, iface, method) : undefined
+    return new ObservedCall(labels, span, span === undefined ? undefined : traceparentOf(span))
   }
 
   serving(iface: string, method: string, id: number, traceparent: string | undefined, known: boolean): Probe.CallProbe {
@@ -319,7 +332,7 @@ class ConnectionProbe implements Probe.Probe {
       if (remote !== undefined) parent = Option.some(remote)
     }
     const span = this.startSpan(`${name}/${methodName}`, parent, "server", name, methodName, id)
-    return new ObservedCall(this.metrics, this.role, name, methodName, span, undefined)
+    return new ObservedCall(this.metrics ? methodLabels(this.role, name, methodName) : undefined, span, undefined)
   }
 
   handshaking(restore: boolean): Probe.HandshakeProbe {
@@ -368,10 +381,7 @@ class ObservedCall implements Probe.CallProbe {
   private ended = false
 
   constructor(
-    private readonly metrics: boolean,
-    private readonly role: string,
-    private readonly iface: string,
-    private readonly method: string,
+    private readonly labels: MethodLabels | undefined,
     readonly span: Tracer.Span | undefined,
     readonly traceparent: string | undefined
   ) {}
@@ -379,11 +389,10 @@ class ObservedCall implements Probe.CallProbe {
   end(outcome: Probe.Outcome, error: ErrorPayload | undefined): void {
     if (this.ended) return
     this.ended = true
-    if (this.metrics) {
-      calls.unsafeUpdate(1, callLabels(this.role, this.iface, this.method, outcome))
-      if (outcome !== "cancelled") {
-        callDuration.unsafeUpdate((performance.now() - this.started) / 1000, methodLabels(this.role, this.iface, this.method))
-      }
+    const labels = this.labels
+    if (labels !== undefined) {
+      calls.unsafeUpdate(1, labels.outcomes[outcome])
+      if (outcome !== "cancelled") callDuration.unsafeUpdate((performance.now() - this.started) / 1000, labels.duration)
     }
     const span = this.span
     if (span !== undefined) {

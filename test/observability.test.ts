@@ -137,32 +137,6 @@ describe("metrics after a scripted exchange (Effect API, both sides)", () => {
     }).pipe(Effect.provide(Observability.layer({ spans: false }))))
 })
 
-describe("restores", () => {
-  it.scopedLive("counts a restore on both sides, and the connections come back", () =>
-    Effect.gen(function*() {
-      const gate = yield* Deferred.make<void>()
-      const srv = yield* Server.make({ applications: [calc(gate)], listen: [TCP] }).pipe(withStore)
-      const proxy = yield* Proxy.make(portOf(srv.addresses[0]))
-      const before = {
-        client: value("jstp_restores_total", client({ outcome: "restored" })),
-        server: value("jstp_restores_total", server({ outcome: "restored" })),
-        open: value("jstp_connections", client())
-      }
-      const connection = yield* Connection.connect({
-        address: proxy.address,
-        application: "calc",
-        reconnect: { schedule: Schedule.spaced("30 millis") }
-      })
-      expect(yield* connection.call("calc", "add", [1, 1])).toEqual([2])
-      expect(value("jstp_connections", client())).toBe(before.open + 1)
-      proxy.drop()
-      yield* eventually(() => value("jstp_restores_total", client({ outcome: "restored" })) === before.client + 1, "the client to restore")
-      expect(value("jstp_restores_total", server({ outcome: "restored" }))).toBe(before.server + 1)
-      expect(value("jstp_connections", client())).toBe(before.open + 1)
-      expect(yield* connection.call("calc", "add", [2, 2])).toEqual([4])
-    }).pipe(Effect.provide(Observability.layer({ spans: false }))))
-})
-
 const traced = () => {
   const exporter = new InMemorySpanExporter()
   const layer = Layer.merge(
@@ -185,6 +159,37 @@ const named = (spans: ReadonlyArray<ReadableSpan>, name: string, kind?: number):
 // OpenTelemetry's SpanKind: SERVER 1, CLIENT 2; SpanStatusCode ERROR 2.
 const SERVER = 1
 const CLIENT = 2
+
+describe("restores", () => {
+  it.scopedLive("counts a restore on both sides, with a span each, and the connections come back", () => {
+    const { exporter, layer } = traced()
+    return Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const srv = yield* Server.make({ applications: [calc(gate)], listen: [TCP] }).pipe(withStore)
+      const proxy = yield* Proxy.make(portOf(srv.addresses[0]))
+      const before = {
+        client: value("jstp_restores_total", client({ outcome: "restored" })),
+        server: value("jstp_restores_total", server({ outcome: "restored" })),
+        open: value("jstp_connections", client())
+      }
+      const connection = yield* Connection.connect({
+        address: proxy.address,
+        application: "calc",
+        reconnect: { schedule: Schedule.spaced("30 millis") }
+      })
+      expect(yield* connection.call("calc", "add", [1, 1])).toEqual([2])
+      expect(value("jstp_connections", client())).toBe(before.open + 1)
+      proxy.drop()
+      yield* eventually(() => value("jstp_restores_total", client({ outcome: "restored" })) === before.client + 1, "the client to restore")
+      expect(value("jstp_restores_total", server({ outcome: "restored" }))).toBe(before.server + 1)
+      expect(value("jstp_connections", client())).toBe(before.open + 1)
+      expect(yield* connection.call("calc", "add", [2, 2])).toEqual([4])
+      const spans = exporter.getFinishedSpans()
+      expect(named(spans, "jstp.restore", CLIENT).attributes["jstp.outcome"]).toBe("restored")
+      expect(named(spans, "jstp.restore", SERVER).attributes["jstp.outcome"]).toBe("restored")
+    }).pipe(Effect.provide(layer))
+  })
+})
 
 describe("spans (Effect API, OpenTelemetry in memory)", () => {
   const { exporter, layer } = traced()
