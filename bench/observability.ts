@@ -14,6 +14,10 @@
 // sequential (one fiber, one call at a time); calls/s, and CPU µs per call
 // (client + server, process.cpuUsage). After a warm-up round:
 //
+// - the engine alone (bench/observability/engine.ts: a client and a server
+//   engine over synchronous in-memory links), compiled in against compiled
+//   out in this process, PAIRS back-to-back measurements: the cost of the
+//   probe sites with nothing else around them;
 // - free when unused: the default (compiled in, not enabled) against
 //   compiled out, back to back in alternating order, PAIRS times; the table
 //   gives the median of the pairs' ratios (a round's calls/s moves by a
@@ -21,20 +25,21 @@
 //   drift);
 // - every variant, in rounds in a rotated order: the median over the rounds.
 //
-// BENCH_OBSERVABILITY_PAIRS (default 16) and BENCH_OBSERVABILITY_ROUNDS
+// BENCH_OBSERVABILITY_PAIRS (default 24) and BENCH_OBSERVABILITY_ROUNDS
 // (default 5) set the pairs and rounds;
 // BENCH_OBSERVABILITY_CALLS (default 60,000) the pipelined calls per round
 // (sequential: a tenth).
 import { fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
-import { type BenchModule, consume, formatRate, formatRatio, markdownTable, type RunOptions } from "./harness.js"
+import { type BenchModule, consume, formatRate, formatRatio, markdownTable, measure, type RunOptions } from "./harness.js"
 import { isServerMessage, type ServerMessage } from "./rpc/ipc.js"
-import { buildAll } from "./observability/builds.js"
+import { type Build, buildAll, pathOf } from "./observability/builds.js"
+import type * as EnginePair from "./observability/engine.js"
 import { load, observing, type Variant, variants } from "./observability/variant.js"
 
 const ROUNDS = Math.max(1, Number(process.env["BENCH_OBSERVABILITY_ROUNDS"] ?? 5) || 5)
-const PAIRS = Math.max(1, Number(process.env["BENCH_OBSERVABILITY_PAIRS"] ?? 16) || 16)
+const PAIRS = Math.max(1, Number(process.env["BENCH_OBSERVABILITY_PAIRS"] ?? 24) || 24)
 const CALLS = Math.max(1000, Number(process.env["BENCH_OBSERVABILITY_CALLS"] ?? 60_000) || 60_000)
 const PAYLOAD = "x".repeat(100)
 
@@ -152,9 +157,34 @@ const runRound = async (
   }
 }
 
+// The engine alone (./observability/engine.ts), compiled in against compiled
+// out in one process: calls/s of each, measured back to back PAIRS times.
+const engineAlone = async (options: RunOptions): Promise<Array<string>> => {
+  const pairOf = async (build: Build) => ((await import(pathOf(build, "engine"))) as typeof EnginePair).makePair(PAYLOAD)
+  const pairs = { out: await pairOf("out"), in: await pairOf("in") }
+  const rates: Record<Build, Array<number>> = { out: [], in: [] }
+  const timing = { budgetMs: 200, warmupMs: 50 }
+  for (let pair = 0; pair < PAIRS; pair++) {
+    options.progress(`rpc-observability: the engine alone, pair ${pair + 1} of ${PAIRS}`)
+    for (const build of pair % 2 === 0 ? (["out", "in"] as const) : (["in", "out"] as const)) {
+      rates[build].push(measure(pairs[build].call, timing).opsPerSecond)
+    }
+  }
+  return [
+    "the engine alone: in-memory links, no sockets, no fibers",
+    formatRate(median(rates.out)),
+    formatRate(median(rates.in)),
+    formatRatio(median(rates.in.map((rate, i) => rate / rates.out[i]!))),
+    `${(1e6 / median(rates.out)).toFixed(2)} µs`,
+    `${(1e6 / median(rates.in)).toFixed(2)} µs`,
+    "–"
+  ]
+}
+
 const run = async (options: RunOptions): Promise<void> => {
   options.progress("rpc-observability: bundling the two builds")
   await buildAll()
+  const engineRow = await engineAlone(options)
   const libs = { in: await load("in"), out: await load("out") }
   const servers = new Map<string, ServerProcess>()
   for (const variant of variants) servers.set(variant.key, await startServer(variant))
@@ -195,9 +225,10 @@ const run = async (options: RunOptions): Promise<void> => {
         median(inn.map((s) => s.cpuPerCall)).toFixed(2),
         formatRatio(median(inn.map((s, i) => s.cpuPerCall / out[i]!.cpuPerCall)))
       ]
-    })
+    }).concat([engineRow])
   ))
   console.log("")
+  console.log("(The engine alone: its CPU µs per call is its time per call, both sides in one thread.)\n")
   for (const scenario of scenarios) {
     const of = (variant: Variant) => samples.get(`${scenario.key} ${variant.key}`)!
     const baseRate = median(of(compiledOut).map((s) => s.rate))

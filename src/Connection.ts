@@ -17,6 +17,7 @@ import {
   Exit,
   Fiber,
   Layer,
+  Option,
   PubSub,
   Random,
   Schedule,
@@ -442,9 +443,11 @@ export const connect = <R = never>(
     yield* Scope.addFinalizer(scope, Effect.sync(() => theEngine.close("Closed")))
 
     const auth: Message.HandshakeAuth = options.credentials ?? { _tag: "Anonymous" }
+    // The handshake's span, when observed, is a child of the connect's.
+    const connectSpan = Option.getOrUndefined(yield* Effect.option(Effect.currentSpan))
     let link = yield* dialAndHandshake(options.address, (first, done) => {
       theEngine.useLink(first.framed)
-      theEngine.handshake(target.name, target.version, auth, done)
+      theEngine.handshake(target.name, target.version, auth, done, connectSpan)
     }).pipe(
       Effect.tapError(() => Effect.sync(() => theEngine.close("HandshakeRejected")))
     )

@@ -335,8 +335,12 @@ class ConnectionProbe implements Probe.Probe {
     return new ObservedCall(this.metrics ? methodLabels(this.role, name, methodName) : undefined, span, undefined)
   }
 
-  handshaking(restore: boolean): Probe.HandshakeProbe {
-    const span = this.startSpan(restore ? "jstp.restore" : "jstp.handshake", noSpan, this.role === "client" ? "client" : "server")
+  handshaking(restore: boolean, parent?: Tracer.AnySpan): Probe.HandshakeProbe {
+    const span = this.startSpan(
+      restore ? "jstp.restore" : "jstp.handshake",
+      parent === undefined ? noSpan : Option.some(parent),
+      this.role === "client" ? "client" : "server"
+    )
     const metrics = this.metrics
     const role = this.role
     let ended = false

@@ -230,7 +230,9 @@ describe("spans (Effect API, OpenTelemetry in memory)", () => {
       expect(failedCaller.attributes).toMatchObject({ "jstp.outcome": "error", "jstp.error.code": 42 })
       expect(named(spans, "calc/fail", SERVER).status.code).toBe(2)
 
-      expect(named(spans, "jstp.handshake", CLIENT).attributes["jstp.outcome"]).toBe("accepted")
+      const handshake = named(spans, "jstp.handshake", CLIENT)
+      expect(handshake.attributes["jstp.outcome"]).toBe("accepted")
+      expect(parentOf(handshake)).toBe(named(spans, "effect-jstp/Connection.connect").spanContext().spanId)
       expect(named(spans, "jstp.handshake", SERVER).attributes["jstp.outcome"]).toBe("accepted")
     }).pipe(Effect.provide(layer)))
 })

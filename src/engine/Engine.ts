@@ -722,7 +722,8 @@ export class Engine {
     app: string,
     version: string | undefined,
     auth: Message.HandshakeAuth,
-    done: (error: Message.ErrorPayload | undefined, ok: string | number | undefined) => void
+    done: (error: Message.ErrorPayload | undefined, ok: string | number | undefined) => void,
+    parent?: Tracer.AnySpan
   ): void {
     if (this.phase !== "AwaitingHandshake" || this.options.role !== "client") {
       throw new Error(`Cannot start a handshake in phase ${this.phase} as a ${this.options.role}`)
@@ -733,7 +734,7 @@ export class Engine {
     this.phase = "Handshaking"
     this.handshakeReply = done
     this.login = auth._tag === "Login" ? auth.login : null
-    if (compiledIn && this.probe !== undefined) this.handshakeProbe = this.probe.handshaking(false)
+    if (compiledIn && this.probe !== undefined) this.handshakeProbe = this.probe.handshaking(false, parent)
     this.send(text, message)
   }
 

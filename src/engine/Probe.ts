@@ -10,15 +10,10 @@
 import type * as Tracer from "effect/Tracer"
 import type { ErrorPayload } from "../wire/Message.js"
 
-/**
- * False only in a build made with `JSTP_PROBES` defined as `false` (the
- * benchmark's baseline, bench/rpc/builds.ts): every probe site is then dead code.
- *
- * @since 0.1.0
- */
-export const compiledIn: boolean = typeof JSTP_PROBES === "undefined" || JSTP_PROBES
-
-declare const JSTP_PROBES: boolean | undefined
+export {
+  /** Whether the instrumentation is in this build (see wire/internal/instrumentation.ts). @since 0.1.0 */
+  compiledIn
+} from "../wire/internal/instrumentation.js"
 
 /**
  * How a request ended, for its counter and its span: answered, answered with
@@ -84,6 +79,6 @@ export interface Probe {
   readonly buffered: (count: number) => void
   /** A callback came for no pending request (its caller gave up, or a stray). */
   readonly droppedCallback: () => void
-  /** A handshake starts: a restore (`session`) or not. */
-  readonly handshaking: (restore: boolean) => HandshakeProbe
+  /** A handshake starts: a restore (`session`) or not; under `parent` if given. */
+  readonly handshaking: (restore: boolean, parent?: Tracer.AnySpan | undefined) => HandshakeProbe
 }

@@ -21,6 +21,7 @@ import { BufferFullError, type CloseReason, type Engine, type Reply } from "../e
 import * as ErrorPayload from "../engine/ErrorPayload.js"
 import * as RemoteError from "../RemoteError.js"
 import type * as Message from "../wire/Message.js"
+import { compiledIn } from "../engine/Probe.js"
 
 let nextConnectionId = 0
 
@@ -212,7 +213,7 @@ export const fromParts = (parts: Parts): Connection => {
           answered = true
           waiter?.answered(engine, id)
           resume(answer(error === undefined ? undefined : toFailure(error), values))
-        }, fiber._tag === "Some" ? fiber.value.currentSpan : undefined)
+        }, compiledIn && fiber._tag === "Some" ? fiber.value.currentSpan : undefined)
         // Answered at once (the connection is closed, say): nothing to forget.
         if (!answered) waiter?.wait(engine, id = sent)
       } catch (cause) {
@@ -245,7 +246,7 @@ export const fromParts = (parts: Parts): Connection => {
   ): Effect.Effect<Array<ReadonlyArray<unknown>> | void, CallAllError> =>
     Effect.async<Array<ReadonlyArray<unknown>> | void, CallAllError>((resume) => {
       const fiber = Fiber.getCurrentFiber()
-      const parent = fiber._tag === "Some" ? fiber.value.currentSpan : undefined
+      const parent = compiledIn && fiber._tag === "Some" ? fiber.value.currentSpan : undefined
       const concurrency = Math.max(1, options?.concurrency ?? 100)
       const keep = options?.discard !== true
       const iterator = argsList[Symbol.iterator]()

@@ -11,6 +11,7 @@ import * as Data from "effect/Data"
 import * as Either from "effect/Either"
 import { quote, stringifyValue } from "./internal/stringifier.js"
 import * as Serde from "./Serde.js"
+import { compiledIn } from "./internal/instrumentation.js"
 
 // A payload as 2.3.0's serializer lays it out (a trailing undefined array
 // element is lost, as 2.x peers lose it), failures named from `root`.
@@ -329,7 +330,7 @@ export const decode = (value: unknown): Message => {
       const id = idOf(header, kind)
       const iface = nameOf(header, kind, id)
       const method = verbOf(verb, kind, id)
-      return { _tag: "Call", id, iface, method, args: argsOf(value, method, kind, id), trace: traceOf(value, method) }
+      return { _tag: "Call", id, iface, method, args: argsOf(value, method, kind, id), trace: compiledIn ? traceOf(value, method) : undefined }
     }
     case "callback": {
       const id = idOf(headerOf(value, kind), kind)
@@ -452,7 +453,7 @@ export const serialize = (message: Message): string => {
     case "Call":
       return "{\"call\":[" + message.id + "," + quote(message.iface) + "]," +
         quote(checkVerb("call", message.method, message.id)) + ":" + payload(message.args, "args") +
-        (message.trace === undefined || message.method === TRACE_KEY ? "}" : ",\"" + TRACE_KEY + "\":" + quote(message.trace) + "}")
+        (!compiledIn || message.trace === undefined || message.method === TRACE_KEY ? "}" : ",\"" + TRACE_KEY + "\":" + quote(message.trace) + "}")
     case "CallbackOk":
       return "{\"callback\":[" + message.id + "],\"ok\":" + payload(message.results, "results") + "}"
     case "Event":
