@@ -780,7 +780,7 @@ export class Engine {
   cancel(id: number): void {
     if (compiledIn && this.probe !== undefined) {
       const reply = this.pending.take(id)
-      if (reply !== undefined) callProbes.get(reply)?.end("cancelled", undefined)
+      if (reply !== undefined) (reply as ObservedReply).observedCall?.end("cancelled", undefined)
       return
     }
     this.pending.delete(id)
@@ -977,18 +977,20 @@ export class Engine {
   }
 }
 
-// The probes of observed calls' replies, so that a call its caller gives up
-// (cancel) still ends its span.
-const callProbes = new WeakMap<Reply, CallProbe>()
+// An observed call's reply carries its probe, so that a call its caller
+// gives up (cancel) still ends its span and counts.
+interface ObservedReply extends Reply {
+  observedCall?: CallProbe
+}
 
 const observedReply = (calling: CallProbe, reply: Reply): Reply => {
-  const observed: Reply = (error, values) => {
+  const observed: ObservedReply = (error, values) => {
     // -1 made here (the link is gone) is lost; the peer's own answers are errors.
     const lost = error === ErrorPayload.connectionClosed || error === ErrorPayload.callbackLost
     calling.end(error === undefined ? "ok" : lost ? "lost" : "error", error)
     reply(error, values)
   }
-  callProbes.set(observed, calling)
+  observed.observedCall = calling
   return observed
 }
 
