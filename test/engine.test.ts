@@ -1015,6 +1015,16 @@ describe("session bookkeeping (protocol.md §8)", () => {
     expect(pair.record.server.closes).toHaveLength(1)
   })
 
+  it("a server's call that reaches the bound fails with the connection it ends, never left unanswered", () => {
+    const pair = openManual({ server: { application: calc(), maxBuffered: 6 } })
+    for (let i = 0; i < 5; i++) pair.server.emit("chat", "tick", [i])
+    const recorder = replies()
+    pair.server.call("client", "hello", [], recorder.reply)
+    expect(pair.server.phase).toBe("Closed")
+    expect(pair.record.server.closes[0]!.reason).toBe("Overflow")
+    expect(recorder.calls).toEqual([{ error: ErrorPayload.connectionClosed, values: [] }])
+  })
+
   it("the bound in bytes: a server ends the session, a client's request fails, each past maxBufferedBytes", () => {
     const payload = "x".repeat(100)
     const server = openManual({ server: { application: calc(), maxBufferedBytes: 1_000 } })

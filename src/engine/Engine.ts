@@ -823,13 +823,16 @@ export class Engine {
       reply?.(ErrorPayload.connectionClosed, [])
       return
     }
+    // A server's overflow ends the connection: the request fails with it.
     if (session !== undefined && message._tag !== "Ping" && session.unacknowledged >= this.maxBuffered) {
-      return this.overflow(session)
+      this.overflow(session)
+      return reply?.(ErrorPayload.connectionClosed, [])
     }
     const id = message.id
     const text = prepared === undefined ? Message.serialize(message) : Message.eventText(prepared, id)
     if (session !== undefined && session.keepsMessages && session.bufferedBytes + text.length > this.maxBufferedBytes) {
-      return this.overflow(session)
+      this.overflow(session)
+      return reply?.(ErrorPayload.connectionClosed, [])
     }
     if (text.length > this.maxMessageSize / 3) {
       const size = byteLength(text)
