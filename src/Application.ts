@@ -20,7 +20,6 @@ import * as Dispatch from "./engine/Dispatch.js"
 import type { Dispatcher, Reply } from "./engine/Engine.js"
 import * as Versions from "./engine/Versions.js"
 import * as ErrorPayload from "./engine/ErrorPayload.js"
-import { compiledIn } from "./engine/Probe.js"
 
 /**
  * A method or event handler; the first argument is the calling connection.
@@ -176,7 +175,7 @@ export const dispatcher = <R>(
       // an Exit) is answered at once: a fiber costs more than the call.
       if (Exit.isExit(effect)) return answer(effect)
       const run = effect as Effect.Effect<unknown, unknown, R>
-      runCallback(!compiledIn || span === undefined ? run : Effect.withParentSpan(run, span), { onExit: answer })
+      runCallback(span === undefined ? run : Effect.withParentSpan(run, span), { onExit: answer })
     },
     onDefect: (cause, where) => logDefect(Cause.die(cause), where),
     plainStyle: "returning",

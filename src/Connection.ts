@@ -412,7 +412,7 @@ export const connect = <R = never>(
       // Without reconnection the session is never restored: nothing to resend.
       keepsMessages: reconnect !== undefined,
       renews: reconnect?.renew === true,
-      probe: observed === undefined ? undefined : Observability.probe(observed, "client", describe(options.address)),
+      probe: Observability.probe(observed, "client", describe(options.address)),
       ...(options.onMessage === undefined ? {} : traceOf(options.onMessage)),
       onEvent: (iface, event, args) => {
         options.onEvent?.({ iface, event, args })

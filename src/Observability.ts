@@ -215,21 +215,23 @@ const nowNanos = (): bigint => BigInt(Math.round((performance.timeOrigin + perfo
 
 const label = MetricLabel.make
 type Labels = ReadonlyArray<MetricLabel.MetricLabel>
+type Role = "client" | "server"
 
-// One array per label set, kept: Effect finds a metric's hook by the
+// Label arrays are made once and kept: Effect finds a metric's hook by the
 // identity of its label array, so a kept array costs a WeakMap lookup.
-const labelCache = new Map<string, Labels>()
-const labels = (key: string, make: () => Labels): Labels => {
-  let cached = labelCache.get(key)
-  if (cached === undefined) labelCache.set(key, cached = make())
-  return cached
+const roleLabels = (role: Role) => {
+  const withRole = (key: string, value: string): Labels => [label("role", role), label(key, value)]
+  const outcomes = (values: ReadonlyArray<Probe.HandshakeEnd>) =>
+    Object.fromEntries(values.map((value) => [value, withRole("outcome", value)])) as Record<Probe.HandshakeEnd, Labels>
+  return {
+    role: [label("role", role)] as Labels,
+    in: withRole("direction", "in"),
+    out: withRole("direction", "out"),
+    outcome: outcomes(["accepted", "restored", "rejected", "lost"])
+  }
 }
+const ROLE_LABELS = { client: roleLabels("client"), server: roleLabels("server") }
 
-const roleLabels = (role: string): Labels => labels(role, () => [label("role", role)])
-const directionLabels = (role: string, direction: string): Labels =>
-  labels(`${role}\0${direction}`, () => [label("role", role), label("direction", direction)])
-const outcomeLabels = (role: string, outcome: string): Labels =>
-  labels(`${role}\0\0${outcome}`, () => [label("role", role), label("outcome", outcome)])
 // The label sets of one method, found without building a key (two lookups
 // of strings the call already has).
 interface MethodLabels {
@@ -237,7 +239,7 @@ interface MethodLabels {
   readonly outcomes: Record<Probe.Outcome, Labels>
 }
 const methodCache = { client: new Map<string, Map<string, MethodLabels>>(), server: new Map<string, Map<string, MethodLabels>>() }
-const methodLabels = (role: "client" | "server", iface: string, method: string): MethodLabels => {
+const methodLabels = (role: Role, iface: string, method: string): MethodLabels => {
   let methods = methodCache[role].get(iface)
   if (methods === undefined) methodCache[role].set(iface, methods = new Map())
   let entry = methods.get(method)
@@ -259,62 +261,67 @@ const exitOf = (outcome: Probe.Outcome | Probe.HandshakeEnd, error: ErrorPayload
 
 const noSpan = Option.none<Tracer.AnySpan>()
 
+const endSpan = (span: Tracer.Span, outcome: Probe.Outcome | Probe.HandshakeEnd, error: ErrorPayload | undefined): void => {
+  span.attribute("jstp.outcome", outcome)
+  if (error !== undefined) span.attribute("jstp.error.code", error.code)
+  span.end(nowNanos(), exitOf(outcome, error))
+}
+
 /**
- * The probe of one connection's engine (see `engine/Probe.ts`).
+ * The probe of one connection's engine (see `engine/Probe.ts`), or none when
+ * nothing is observed (no settings, or neither metrics nor a tracer).
  *
  * @since 0.1.0
  */
-export const probe = (settings: Settings, role: "client" | "server", remoteAddress: string | undefined): Probe.Probe =>
-  new ConnectionProbe(settings, role, remoteAddress)
+export const probe = (settings: Settings | undefined, role: Role, remoteAddress: string | undefined): Probe.Probe | undefined =>
+  settings === undefined || (!settings.metrics && settings.tracer === undefined)
+    ? undefined
+    : new ConnectionProbe(settings, role, remoteAddress)
 
 class ConnectionProbe implements Probe.Probe {
   private readonly metrics: boolean
   private readonly tracer: Tracer.Tracer | undefined
-  private readonly roleLabels: Labels
-  private readonly inLabels: Labels
-  private readonly outLabels: Labels
+  private readonly labels: (typeof ROLE_LABELS)[Role]
   private isOpen = false
   private lastBuffered = 0
 
-  constructor(settings: Settings, private readonly role: "client" | "server", private readonly peer: string | undefined) {
+  constructor(settings: Settings, private readonly role: Role, private readonly peer: string | undefined) {
     this.metrics = settings.metrics
     this.tracer = settings.tracer
-    this.roleLabels = roleLabels(role)
-    this.inLabels = directionLabels(role, "in")
-    this.outLabels = directionLabels(role, "out")
+    this.labels = ROLE_LABELS[role]
   }
 
   received(text: string): void {
     if (!this.metrics) return
-    messages.unsafeUpdate(1, this.inLabels)
-    bytes.unsafeUpdate(byteLength(text), this.inLabels)
+    messages.unsafeUpdate(1, this.labels.in)
+    bytes.unsafeUpdate(byteLength(text), this.labels.in)
   }
 
   sent(text: string): void {
     if (!this.metrics) return
-    messages.unsafeUpdate(1, this.outLabels)
-    bytes.unsafeUpdate(byteLength(text), this.outLabels)
+    messages.unsafeUpdate(1, this.labels.out)
+    bytes.unsafeUpdate(byteLength(text), this.labels.out)
   }
 
   open(isOpen: boolean): void {
     if (isOpen === this.isOpen) return
     this.isOpen = isOpen
-    if (this.metrics) connections.unsafeModify(isOpen ? 1 : -1, this.roleLabels)
+    if (this.metrics) connections.unsafeModify(isOpen ? 1 : -1, this.labels.role)
   }
 
   event(direction: "in" | "out"): void {
-    if (this.metrics) events.unsafeUpdate(1, direction === "in" ? this.inLabels : this.outLabels)
+    if (this.metrics) events.unsafeUpdate(1, direction === "in" ? this.labels.in : this.labels.out)
   }
 
   buffered(count: number): void {
     const delta = count - this.lastBuffered
     if (delta === 0) return
     this.lastBuffered = count
-    if (this.metrics) buffered.unsafeModify(delta, this.roleLabels)
+    if (this.metrics) buffered.unsafeModify(delta, this.labels.role)
   }
 
   droppedCallback(): void {
-    if (this.metrics) droppedCallbacks.unsafeUpdate(1, this.roleLabels)
+    if (this.metrics) droppedCallbacks.unsafeUpdate(1, this.labels.role)
   }
 
   calling(iface: string, method: string, id: number, parent: Tracer.AnySpan | undefined): Probe.CallProbe {
@@ -336,24 +343,16 @@ class ConnectionProbe implements Probe.Probe {
   }
 
   handshaking(restore: boolean, parent?: Tracer.AnySpan): Probe.HandshakeProbe {
-    const span = this.startSpan(
-      restore ? "jstp.restore" : "jstp.handshake",
-      parent === undefined ? noSpan : Option.some(parent),
-      this.role === "client" ? "client" : "server"
-    )
-    const metrics = this.metrics
-    const role = this.role
+    const span = this.startSpan(restore ? "jstp.restore" : "jstp.handshake", parent === undefined ? noSpan : Option.some(parent), this.role)
+    const counter = this.metrics ? (restore ? restores : handshakes) : undefined
+    const outcomes = this.labels.outcome
     let ended = false
     return {
       end: (outcome, error) => {
         if (ended) return
         ended = true
-        if (metrics) (restore ? restores : handshakes).unsafeUpdate(1, outcomeLabels(role, outcome))
-        if (span !== undefined) {
-          span.attribute("jstp.outcome", outcome)
-          if (error !== undefined) span.attribute("jstp.error.code", error.code)
-          span.end(nowNanos(), exitOf(outcome, error))
-        }
+        counter?.unsafeUpdate(1, outcomes[outcome])
+        if (span !== undefined) endSpan(span, outcome, error)
       }
     }
   }
@@ -398,11 +397,6 @@ class ObservedCall implements Probe.CallProbe {
       calls.unsafeUpdate(1, labels.outcomes[outcome])
       if (outcome !== "cancelled") callDuration.unsafeUpdate((performance.now() - this.started) / 1000, labels.duration)
     }
-    const span = this.span
-    if (span !== undefined) {
-      span.attribute("jstp.outcome", outcome)
-      if (error !== undefined) span.attribute("jstp.error.code", error.code)
-      span.end(nowNanos(), exitOf(outcome, error))
-    }
+    if (this.span !== undefined) endSpan(this.span, outcome, error)
   }
 }

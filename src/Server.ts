@@ -408,7 +408,7 @@ export const make = <R = never>(
         const engine: Engine = new Engine({
           role: "server",
           link,
-          probe: observed === undefined ? undefined : Observability.probe(observed, "server", remoteAddress),
+          probe: Observability.probe(observed, "server", remoteAddress),
           maxMessageSize: options.maxMessageSize,
           maxBuffered: options.maxBuffered,
           maxBufferedBytes: options.maxBufferedBytes,

@@ -103,7 +103,7 @@ class Host implements EngineOptions {
     this.onHandshake = server?.onHandshake
     this.maxBuffered = server?.maxBuffered
     this.maxBufferedBytes = server?.maxBufferedBytes
-    this.probe = observability === undefined ? undefined : Observability.probe(observability, role, link.remoteAddress)
+    this.probe = Observability.probe(observability, role, link.remoteAddress)
   }
 
   onEvent(iface: string, event: string, args: ReadonlyArray<unknown>): void {

@@ -486,8 +486,7 @@ export class Engine {
     const session = this.session
     if (session === undefined) return
     const upTo = Math.min(peerReceivedCount, Math.abs(session.latestBufferedMessageId))
-    session.onAcknowledged(upTo)
-    if (compiledIn && this.probe !== undefined) this.probe.buffered(session.unacknowledged)
+    this.acknowledged(upTo)
     // Every request the peer received and did not answer lost its answer with
     // the link, whether or not a later answer already acknowledged it.
     const lost: Array<Reply> = []
@@ -635,41 +634,37 @@ export class Engine {
     this.session?.onMessageReceived(message.id)
     this.logEvent("call", message.iface, message.method, message.args)
     const application = this.application
-    const id = message.id
-    const probe = this.probe
-    if (compiledIn && probe !== undefined) return this.serveObserved(message, application, probe)
-    if (application === undefined) return this.sendCallback(id, ErrorPayload.make(ERR_INTERFACE_NOT_FOUND), [])
-    let replied = false
-    application.call(message.iface, message.method, message.args, (error, results) => {
-      if (replied) return
-      replied = true
-      this.sendCallback(id, error, results)
-    })
-  }
-
-  // onCall, with the call's span and metrics around the handler.
-  private serveObserved(message: Message.Call, application: Dispatcher | undefined, probe: Probe): void {
     const { id, iface, method } = message
-    const known = application !== undefined && (application.knows?.(iface, method) ?? true)
-    const served = probe.serving(iface, method, id, message.trace, known)
+    const probe = this.probe
+    // Observed: the call's span and metrics around the handler.
+    const served = compiledIn && probe !== undefined
+      ? probe.serving(iface, method, id, message.trace, application !== undefined && (application.knows?.(iface, method) ?? true))
+      : undefined
     if (application === undefined) {
       const error = ErrorPayload.make(ERR_INTERFACE_NOT_FOUND)
-      served.end("error", error)
+      served?.end("error", error)
       return this.sendCallback(id, error, [])
     }
     let replied = false
     application.call(iface, method, message.args, (error, results) => {
       if (replied) return
       replied = true
-      served.end(error === undefined ? "ok" : "error", error)
+      served?.end(error === undefined ? "ok" : "error", error)
       this.sendCallback(id, error, results)
-    }, served.span)
+    }, served?.span)
+  }
+
+  // The peer has every request up to |id|: they leave the buffer.
+  private acknowledged(id: number): void {
+    const session = this.session
+    if (session === undefined) return
+    session.onAcknowledged(id)
+    if (compiledIn && this.probe !== undefined) this.probe.buffered(session.unacknowledged)
   }
 
   private onCallback(id: number, error: Message.ErrorPayload | undefined, values: ReadonlyArray<unknown>): void {
-    this.session?.onAcknowledged(id)
+    this.acknowledged(id)
     const probe = this.probe
-    if (compiledIn && probe !== undefined && this.session !== undefined) probe.buffered(this.session.unacknowledged)
     this.logEvent("callback", error, error === undefined ? values : undefined)
     const reply = this.pending.take(id)
     if (reply === undefined) {
@@ -705,8 +700,7 @@ export class Engine {
   }
 
   private onPong(message: Message.Pong): void {
-    this.session?.onAcknowledged(message.id)
-    if (compiledIn && this.probe !== undefined && this.session !== undefined) this.probe.buffered(this.session.unacknowledged)
+    this.acknowledged(message.id)
     const reply = this.pending.take(message.id)
     if (reply === undefined) return this.reject(message, false)
     reply(undefined, [])
@@ -778,12 +772,8 @@ export class Engine {
    * comes for it is dropped and counted in `droppedCallbacks`.
    */
   cancel(id: number): void {
-    if (compiledIn && this.probe !== undefined) {
-      const reply = this.pending.take(id)
-      if (reply !== undefined) (reply as ObservedReply).observedCall?.end("cancelled", undefined)
-      return
-    }
-    this.pending.delete(id)
+    const reply = this.pending.take(id)
+    if (compiledIn && reply !== undefined) (reply as ObservedReply).observedCall?.end("cancelled", undefined)
   }
 
   /** Sends an event. Throws as `call` does. */

@@ -138,6 +138,10 @@ const waiterOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): Waiter => {
   return waiter
 }
 
+// The fiber's current span: the parent of its calls' spans when they are observed.
+const spanOf = (fiber: Option.Option<Fiber.RuntimeFiber<unknown, unknown>>): Tracer.AnySpan | undefined =>
+  compiledIn && fiber._tag === "Some" ? fiber.value.currentSpan : undefined
+
 const closeReasonOf = (parts: Parts): CloseReason =>
   Option.match(Effect.runSync(Deferred.poll(parts.closed)), {
     onNone: () => "Closed" as const,
@@ -198,7 +202,6 @@ export const fromParts = (parts: Parts): Connection => {
   // The fiber is read inside `Effect.async`'s register, which runs on it:
   // cheaper than a `withFiberRuntime` step per call. `answer` makes the
   // outcome (an Exit, at best) of the failure or the results.
-  // The fiber's span is the parent of the call's, when calls are observed.
   const requestWith = <A, E>(
     send: (reply: Reply, parent: Tracer.AnySpan | undefined) => number,
     answer: Answer<A, E>
@@ -213,7 +216,7 @@ export const fromParts = (parts: Parts): Connection => {
           answered = true
           waiter?.answered(engine, id)
           resume(answer(error === undefined ? undefined : toFailure(error), values))
-        }, compiledIn && fiber._tag === "Some" ? fiber.value.currentSpan : undefined)
+        }, spanOf(fiber))
         // Answered at once (the connection is closed, say): nothing to forget.
         if (!answered) waiter?.wait(engine, id = sent)
       } catch (cause) {
@@ -245,8 +248,7 @@ export const fromParts = (parts: Parts): Connection => {
     options?: CallAllOptions
   ): Effect.Effect<Array<ReadonlyArray<unknown>> | void, CallAllError> =>
     Effect.async<Array<ReadonlyArray<unknown>> | void, CallAllError>((resume) => {
-      const fiber = Fiber.getCurrentFiber()
-      const parent = compiledIn && fiber._tag === "Some" ? fiber.value.currentSpan : undefined
+      const parent = spanOf(Fiber.getCurrentFiber())
       const concurrency = Math.max(1, options?.concurrency ?? 100)
       const keep = options?.discard !== true
       const iterator = argsList[Symbol.iterator]()

@@ -88,7 +88,10 @@ export interface Call {
  */
 export const TRACE_KEY = "traceparent"
 
-// A traceparent is written only where it cannot be taken for the verb.
+// A traceparent is read and written only where it cannot be taken for the verb.
+const traceToWrite = (message: Call): string | undefined =>
+  compiledIn && message.method !== TRACE_KEY ? message.trace : undefined
+
 const traceOf = (message: Record<string, unknown>, method: string): string | undefined => {
   if (method === TRACE_KEY || !hasOwn(message, TRACE_KEY)) return undefined
   const trace = message[TRACE_KEY]
@@ -415,7 +418,8 @@ export const encode = (message: Message): Record<string, unknown> => {
       return { handshake: [message.id], error: encodeError(message.error) }
     case "Call": {
       const call = { call: [message.id, message.iface], [checkVerb("call", message.method, message.id)]: message.args }
-      return message.trace === undefined || message.method === TRACE_KEY ? call : { ...call, [TRACE_KEY]: message.trace }
+      const trace = traceToWrite(message)
+      return trace === undefined ? call : { ...call, [TRACE_KEY]: trace }
     }
     case "CallbackOk":
       return { callback: [message.id], ok: message.results }
@@ -450,10 +454,12 @@ export const encode = (message: Message): Record<string, unknown> => {
 export const serialize = (message: Message): string => {
   // The messages of every call are written directly: no wire object first.
   switch (message._tag) {
-    case "Call":
+    case "Call": {
+      const trace = traceToWrite(message)
       return "{\"call\":[" + message.id + "," + quote(message.iface) + "]," +
         quote(checkVerb("call", message.method, message.id)) + ":" + payload(message.args, "args") +
-        (!compiledIn || message.trace === undefined || message.method === TRACE_KEY ? "}" : ",\"" + TRACE_KEY + "\":" + quote(message.trace) + "}")
+        (trace === undefined ? "}" : ",\"" + TRACE_KEY + "\":" + quote(trace) + "}")
+    }
     case "CallbackOk":
       return "{\"callback\":[" + message.id + "],\"ok\":" + payload(message.results, "results") + "}"
     case "Event":
