@@ -10,6 +10,7 @@ import type { Duplex } from "node:stream"
 import { type RawData, WebSocket } from "ws"
 import { MAX_MESSAGE_SIZE } from "../wire/Framing.js"
 import { CallbackLink, type Handlers, type LinkOptions, type SocketLink } from "./CallbackLink.js"
+import { encode } from "./WebSocketFrames.js"
 import { abnormalClose, CloseCode, isOrderly, PROTOCOL, textOf } from "./WebSocketProtocol.js"
 
 export {
@@ -17,16 +18,31 @@ export {
   PROTOCOL
 } from "./WebSocketProtocol.js"
 
-const uncork = (link: WebSocketLinkImpl, raw: Duplex): void => {
-  link.corked = false
-  raw.uncork()
+// What of `ws`'s WebSocket a link reaches past its public API: the socket
+// under it, its sender's state, and which side it is.
+interface WsInternals {
+  readonly _socket?: Duplex | null
+  readonly _sender: { readonly _state: number; readonly _queue: ReadonlyArray<unknown> }
+  readonly _isServer: boolean
 }
 
+const flushOutbox = (link: WebSocketLinkImpl): void => link.flushOutbox()
+
 class WebSocketLinkImpl extends CallbackLink<WebSocket> {
-  corked = false
+  /** The messages of this tick (and their UTF-8 sizes), framed and written together on the next one. */
+  private outbox: { readonly texts: Array<string>; readonly lengths: Array<number>; bytes: number } | undefined =
+    undefined
+  private readonly internals: WsInternals
+  /** Frames are masked by a client only (RFC 6455 §5.3). */
+  private readonly masked: boolean
+  /** With an extension negotiated (compression), `ws` frames every message. */
+  private readonly ownFrames: boolean
 
   constructor(socket: WebSocket, handlers: Handlers, remoteAddress: string | undefined, options: LinkOptions | undefined) {
     super(socket, handlers, remoteAddress, options)
+    this.internals = socket as unknown as WsInternals
+    this.masked = !this.internals._isServer
+    this.ownFrames = socket.extensions === ""
     this.onWebSocketClose = this.onWebSocketClose.bind(this)
     this.onSent = this.onSent.bind(this)
     this.start()
@@ -47,34 +63,61 @@ class WebSocketLinkImpl extends CallbackLink<WebSocket> {
   }
 
   protected write(texts: string | ReadonlyArray<string>): void {
-    this.gather()
-    if (typeof texts === "string") return this.sendOne(texts)
-    for (const text of texts) this.sendOne(text)
+    if (typeof texts === "string") return this.add(texts)
+    for (const text of texts) {
+      if (this.held !== undefined) this.held.push(text)
+      else this.add(text)
+    }
   }
 
-  // The frames of a tick go out in one write: the socket under the
-  // WebSocket is corked until the next tick (`ws` writes every frame on its
-  // own otherwise, a system call each).
-  private gather(): void {
-    if (this.corked) return
-    const raw = (this.socket as unknown as { readonly _socket?: Duplex | null })._socket
-    if (raw === undefined || raw === null) return
-    this.corked = true
-    raw.cork()
-    process.nextTick(uncork, this, raw)
-  }
-
-  // Once over the mark, this message is sent with a callback, called once
-  // it (and so all before it) is written: then the held ones go. Later
-  // messages are held (not while closing).
-  private sendOne(text: string): void {
-    if (this.held !== undefined) return void this.held.push(text)
-    if (this.closing || this.socket.bufferedAmount <= this.highWaterMark) return this.socket.send(text)
-    this.socket.send(text, this.onSent)
+  // A message joins the tick's outbox. The one that takes what the socket
+  // holds past the mark is written at once with the outbox before it, with
+  // a callback, called once it (and so all before it) is written: then the
+  // held messages go. Later ones are held (not while closing).
+  private add(text: string): void {
+    let outbox = this.outbox
+    if (outbox === undefined) {
+      outbox = this.outbox = { texts: [], lengths: [], bytes: 0 }
+      process.nextTick(flushOutbox, this)
+    }
+    const length = Buffer.byteLength(text)
+    outbox.texts.push(text)
+    outbox.lengths.push(length)
+    outbox.bytes += length
+    if (this.closing || this.socket.bufferedAmount + outbox.bytes <= this.highWaterMark) return
+    this.flush(this.onSent)
     this.hold()
   }
 
+  /** Writes what the outbox holds (on the next tick, or when closing). */
+  flushOutbox(): void {
+    this.flush(undefined)
+  }
+
+  /**
+   * The outbox's messages as frames in one buffer, in one write to the
+   * socket under the WebSocket (`ws` frames and writes each message on its
+   * own); through `ws` while its sender is busy (so nothing overtakes what
+   * it holds) or compresses.
+   */
+  private flush(callback: ((error?: Error | null) => void) | undefined): void {
+    const outbox = this.outbox
+    this.outbox = undefined
+    const socket = this.socket
+    if (outbox === undefined || socket.readyState !== WebSocket.OPEN) return
+    const raw = this.internals._socket
+    const sender = this.internals._sender
+    if (this.ownFrames && raw !== undefined && raw !== null && sender._state === 0 && sender._queue.length === 0) {
+      raw.write(encode(outbox.texts, outbox.lengths, this.masked), callback)
+      return
+    }
+    const last = outbox.texts.length - 1
+    for (let i = 0; i < last; i++) socket.send(outbox.texts[i]!)
+    socket.send(outbox.texts[last]!, callback)
+  }
+
   protected end(): void {
+    this.flushOutbox()
     this.socket.close(CloseCode.Normal)
   }
 
@@ -85,6 +128,7 @@ class WebSocketLinkImpl extends CallbackLink<WebSocket> {
   }
 
   protected abort(): void {
+    this.outbox = undefined
     this.socket.terminate()
   }
 
