@@ -26,7 +26,7 @@ interface WsInternals {
   readonly _isServer: boolean
 }
 
-const flushOutbox = (link: WebSocketLinkImpl): void => link.flushOutbox()
+const flushOutbox = (link: WebSocketLinkImpl): void => link.flush()
 
 class WebSocketLinkImpl extends CallbackLink<WebSocket> {
   /** The messages of this tick (and their UTF-8 sizes), framed and written together on the next one. */
@@ -89,18 +89,14 @@ class WebSocketLinkImpl extends CallbackLink<WebSocket> {
     this.hold()
   }
 
-  /** Writes what the outbox holds (on the next tick, or when closing). */
-  flushOutbox(): void {
-    this.flush(undefined)
-  }
-
   /**
    * The outbox's messages as frames in one buffer, in one write to the
    * socket under the WebSocket (`ws` frames and writes each message on its
    * own); through `ws` while its sender is busy (so nothing overtakes what
-   * it holds) or compresses.
+   * it holds) or compresses. On the next tick, when closing, or at once
+   * (with `callback`) past the mark.
    */
-  private flush(callback: ((error?: Error | null) => void) | undefined): void {
+  flush(callback?: (error?: Error | null) => void): void {
     const outbox = this.outbox
     this.outbox = undefined
     const socket = this.socket
@@ -117,7 +113,7 @@ class WebSocketLinkImpl extends CallbackLink<WebSocket> {
   }
 
   protected end(): void {
-    this.flushOutbox()
+    this.flush()
     this.socket.close(CloseCode.Normal)
   }
 
