@@ -21,8 +21,8 @@
 // Each scenario also has a ceiling row: a bare Node echo (bench/rpc/floor.ts:
 // node:net, NUL framing, JSON.parse and JSON.stringify, no protocol engine),
 // the most any implementation that parses and writes its messages can do on
-// this machine. Its ratio to the reference bounds every target. (1) and (2)
-// also have an "Effect floor" row: the same bare echo, driven like ours (a
+// this machine. Its ratio to the reference bounds every target. (1), (2) and
+// (5) also have an "Effect floor" row: the same bare echo, driven like ours (a
 // looping fiber per call in flight, 100 per connection in (1)), each call one
 // Effect.async resumed from the bare client's callback: no implementation
 // with a fiber per call in flight can beat it.
@@ -32,7 +32,8 @@
 // callMethod, driven like the reference), against our Server with the
 // callback-style handler (the server of the "ours" rows), our Server with an
 // Effect handler `(_connection, x) => Effect.succeed(x)`, and the facade's
-// server (a 2.x Application with the callback-style handler).
+// server (a 2.x Application with the callback-style handler). Their measured
+// batches alternate, 3 each, and each row is its median batch (by server CPU).
 //
 // (4) fan-out: FANOUT_CONNECTIONS clients connected to one server (in the
 // child process), which broadcasts FANOUT_EVENTS events `bench.tick(i,
@@ -50,7 +51,9 @@
 // (5) WebSocket pipelined: (1) over WebSocket, ours (Connection.connect with a
 // WebSocket address, against our Server listening on one; call from 100
 // fibers per connection, and callAll) against the reference's jstp.ws server
-// and client.
+// and client. Its ceiling and Effect floor rows run the bare echo over
+// WebSocket (`ws` on both ends, no extensions, our WebSocket link: a text
+// frame per message).
 //
 // For profiling: BENCH_RPC_SCENARIOS=pipelined,sequential,large,large-base64,
 // fanout,ws-pipelined and BENCH_RPC_IMPLS=ours,typed,callAll,reference,floor,
@@ -238,7 +241,7 @@ const scenarios: ReadonlyArray<Scenario> = [
     key: "ws-pipelined",
     label: "(5) WebSocket pipelined: 10 conns × 100 in flight, 100 B",
     transport: "ws",
-    variants: ["ours", "callAll", "reference"],
+    variants: ["ours", "callAll", "reference", "floor", "effectFloor"],
     connections: 10,
     inFlight: 100,
     payload: smallPayload,
@@ -717,13 +720,17 @@ const runTyped = (scenario: Scenario, server: ServerProcess): Promise<Result> =>
     return { variant: "typed", scenario, ...median, alternated: cpu } as const
   })))
 
+// The bare echo's client, over the scenario's transport.
+const floorConnect = (scenario: Scenario, server: ServerProcess): Promise<Floor.FloorConnection> =>
+  scenario.transport === "ws" ? Floor.connectWebSocket(wsPortOf(server)) : Floor.connect(server.port)
+
 // The Effect floor: the bare echo's client, a looping fiber per call in flight.
 const runEffectFloor = (scenario: Scenario, server: ServerProcess): Promise<Result> =>
   runFibers(
     "effectFloor",
     scenario,
     server,
-    Effect.acquireRelease(Effect.promise(() => Floor.connect(server.port)), (connection) => Effect.sync(() => connection.close())),
+    Effect.acquireRelease(Effect.promise(() => floorConnect(scenario, server)), (connection) => Effect.sync(() => connection.close())),
     (connections, inFlight, perConnection, payload) =>
       fiberBatch(variantName.effectFloor, effectFloorCall, connections, inFlight, perConnection, payload)
   )
@@ -773,6 +780,16 @@ const closeAndWait = (connection: Closable): Promise<void> =>
     connection.close()
   })
 
+// A measured batch, with the client's and the server's CPU time over it.
+const measured = async (server: ServerProcess, run: () => Promise<Batch>) => {
+  const serverBefore = await server.usage()
+  const clientBefore = process.cpuUsage()
+  const batch = await run()
+  const clientCpuUs = cpuDelta(clientBefore, process.cpuUsage())
+  const serverCpuUs = cpuDelta(serverBefore, await server.usage())
+  return { batch, clientCpuUs, serverCpuUs }
+}
+
 // A callback-style client: connect, warm-up, measured batch, close.
 const runCallbackStyle = async <C>(
   variant: Variant,
@@ -787,12 +804,8 @@ const runCallbackStyle = async <C>(
     for (let i = 0; i < scenario.connections; i++) connections.push(await client.connect())
     const warmup = await batch(split(scenario, scenario.warmupCalls))
     const perConnection = split(scenario, measuredCalls(scenario, warmup))
-    const serverBefore = await server.usage()
-    const clientBefore = process.cpuUsage()
-    const measured = await batch(perConnection)
-    const clientCpuUs = cpuDelta(clientBefore, process.cpuUsage())
-    const serverCpuUs = cpuDelta(serverBefore, await server.usage())
-    return { variant, scenario, batch: withWarmupFailures(measured, warmup), clientCpuUs, serverCpuUs }
+    const run = await measured(server, () => batch(perConnection))
+    return { variant, scenario, ...run, batch: withWarmupFailures(run.batch, warmup) }
   } finally {
     await Promise.all(connections.map(client.close))
   }
@@ -814,24 +827,69 @@ const runReference = (scenario: Scenario, server: ServerProcess, jstp: Jstp): Pr
 
 const runFloor = (scenario: Scenario, server: ServerProcess): Promise<Result> =>
   runCallbackStyle("floor", scenario, server, {
-    connect: () => Floor.connect(server.port),
+    connect: () => floorConnect(scenario, server),
     call: floorCall,
     close: async (connection) => connection.close()
   })
 
-// A server row: the facade's client (the cheapest) against the server of `variant`.
-const runServerRow = (variant: "serverOurs" | "serverOursEffect" | "serverCompat", scenario: Scenario, server: ServerProcess): Promise<Result> =>
-  runCallbackStyle(variant, scenario, server, {
-    connect: async () => {
-      const connection = await compatConnect(server.port)
-      connection.on("error", (error: unknown) => process.stderr.write(`rpc bench: facade client connection: ${String(error)}\n`))
-      return connection
-    },
-    call: compatCall,
-    close: closeAndWait
-  })
+type ServerVariant = "serverOurs" | "serverOursEffect" | "serverCompat"
 
-const runScenario = (variant: Variant, scenario: Scenario, server: ServerProcess, jstp: Jstp): Promise<Result> => {
+const isServerVariant = (variant: Variant): variant is ServerVariant =>
+  variant === "serverOurs" || variant === "serverOursEffect" || variant === "serverCompat"
+
+// How many measured batches each server row runs.
+const SERVER_ROUNDS = 3
+
+const facadeClientConnect = async (server: ServerProcess): Promise<CompatConnection> => {
+  const connection = await compatConnect(server.port)
+  connection.on("error", (error: unknown) => process.stderr.write(`rpc bench: facade client connection: ${String(error)}\n`))
+  return connection
+}
+
+// The server rows of a scenario: the facade's client (the cheapest) against
+// the server of each, all connected at once. Their measured batches
+// alternate (SERVER_ROUNDS rounds, each server once a round, the order
+// rotating), so that the rows, read against each other, ran on the same
+// machine state: one after another, the sequential rows' server CPU per call
+// moved by 10 µs between rows. Each row is its batch of median server CPU.
+const runServerRows = async (
+  variants: ReadonlyArray<ServerVariant>,
+  scenario: Scenario,
+  serverOf: (variant: ServerVariant) => ServerProcess
+): Promise<Array<Result>> => {
+  const rows = variants.map((variant) => ({
+    variant,
+    server: serverOf(variant),
+    connections: [] as Array<CompatConnection>,
+    runs: [] as Array<{ readonly batch: Batch; readonly clientCpuUs: number; readonly serverCpuUs: number }>
+  }))
+  const batch = (row: (typeof rows)[number], perConnection: number) =>
+    callbackBatch(variantName[row.variant], compatCall, row.connections, scenario.inFlight, perConnection, scenario.payload)
+  try {
+    for (const row of rows) {
+      for (let i = 0; i < scenario.connections; i++) row.connections.push(await facadeClientConnect(row.server))
+    }
+    const warmups: Array<Batch> = []
+    for (const row of rows) warmups.push(await batch(row, split(scenario, scenario.warmupCalls)))
+    const perConnection = split(scenario, measuredCalls(scenario, warmups[0]!))
+    for (let round = 0; round < SERVER_ROUNDS; round++) {
+      for (let k = 0; k < rows.length; k++) {
+        const row = rows[(round + k) % rows.length]!
+        row.runs.push(await measured(row.server, () => batch(row, perConnection)))
+      }
+    }
+    return rows.map((row, i) => {
+      const median = [...row.runs].sort((a, b) => a.serverCpuUs - b.serverCpuUs)[Math.floor(SERVER_ROUNDS / 2)]!
+      // Failures of the warm-up and of the other batches count with the median's.
+      const failures = row.runs.reduce((all, run) => run === median ? all : withWarmupFailures(all, run.batch), warmups[i]!)
+      return { variant: row.variant, scenario, ...median, batch: withWarmupFailures(median.batch, failures) }
+    })
+  } finally {
+    await Promise.all(rows.flatMap((row) => row.connections.map(closeAndWait)))
+  }
+}
+
+const runScenario = (variant: Exclude<Variant, ServerVariant>, scenario: Scenario, server: ServerProcess, jstp: Jstp): Promise<Result> => {
   switch (variant) {
     case "ours":
     case "callAll":
@@ -844,10 +902,6 @@ const runScenario = (variant: Variant, scenario: Scenario, server: ServerProcess
       return runFloor(scenario, server)
     case "effectFloor":
       return runEffectFloor(scenario, server)
-    case "serverOurs":
-    case "serverOursEffect":
-    case "serverCompat":
-      return runServerRow(variant, scenario, server)
   }
 }
 
@@ -1169,6 +1223,14 @@ const run = async (options: RunOptions): Promise<void> => {
   try {
     for (const impl of impls) servers.set(impl, await startServer(impl))
     for (const { scenario, variant } of runs) {
+      if (isServerVariant(variant)) {
+        // A scenario's server rows run together, their batches alternating.
+        if (results.some((r) => r.scenario === scenario && isServerVariant(r.variant))) continue
+        const together = runs.flatMap((r) => r.scenario === scenario && isServerVariant(r.variant) ? [r.variant] : [])
+        options.progress(`rpc: ${scenario.label}: ${together.map((v) => variantName[v]).join(", ")}, alternating`)
+        results.push(...await runServerRows(together, scenario, (v) => servers.get(implOf[v])!))
+        continue
+      }
       options.progress(`rpc: ${scenario.label}: ${variantName[variant]}`)
       results.push(await runScenario(variant, scenario, servers.get(implOf[variant])!, jstp))
     }
@@ -1249,6 +1311,10 @@ const run = async (options: RunOptions): Promise<void> => {
   const flagsLine = clientFlags.length === 0 && serverFlags.length === 0 && nodeOptions === ""
     ? "Node flags: none (client and servers run with only `--import tsx`, the TypeScript loader; NODE_OPTIONS unset)"
     : `Node flags besides \`--import tsx\`: client ${clientFlags.join(" ") || "none"}, servers ${serverFlags.join(" ") || "none"}; NODE_OPTIONS ${nodeOptions === "" ? "unset" : `"${nodeOptions}"`}`
+  // Which code ran as ours: the build (npm run bench), or src through tsx.
+  const oursFrom = import.meta.resolve("effect-jstp").includes("/dist/")
+    ? "ours loaded from the build (dist/esm), as an application runs it"
+    : "ours loaded from src through tsx (not the build: tsx keeps function names, which slows closures; run npm run bench)"
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   const out: Array<string> = []
   if (rows.length > 0) {
@@ -1277,12 +1343,12 @@ const run = async (options: RunOptions): Promise<void> => {
       "Both servers run the same callback-style handler `(connection, x, callback) => callback(null, x)` (ours wrapped in Application.callback). " +
       "Ceiling: a bare Node echo (bench/rpc/floor.ts), client and server with node:net, NUL framing, JSON.parse and JSON.stringify and nothing else (no handshake, validation, session buffer or protocol engine), driven like the reference; " +
       "no implementation that parses and serializes its messages can beat it here, so its ratio bounds what a target can ask of this machine.",
-    "Effect floor, in (1) and (2): the same bare echo, its client driven like ours (a looping fiber per call in flight), each call one `Effect.async` resumed from the bare client's callback: " +
+    "Effect floor, in (1), (2) and (5): the same bare echo, its client driven like ours (a looping fiber per call in flight), each call one `Effect.async` resumed from the bare client's callback: " +
       "what an implementation with a fiber per call in flight cannot beat. " +
       "Server rows, in (1) and (2): the facade's client (`effect-jstp/compat` net.connect, no-op reconnector, `callMethod`, driven like the reference), the cheapest client, against " +
       "our Server with the callback-style handler (the server of the ours rows), our Server with the Effect handler `(_connection, x) => Effect.succeed(x)`, and the facade's server " +
-      "(`effect-jstp/compat` net.createServer, `new Application(\"bench\", { echo: { echo: (connection, value, callback) => callback(null, value) } })`): read their server CPU µs/call. " +
-      "(5) WebSocket: ours dials `{ _tag: \"WebSocket\", host, port }` and our Server listens on one (the `ws` package); the reference: jstp.ws.createServer (an http.Server, the `websocket` package) and jstp.ws.connect.",
+      "(`effect-jstp/compat` net.createServer, `new Application(\"bench\", { echo: { echo: (connection, value, callback) => callback(null, value) } })`): read their server CPU µs/call. Their measured batches alternate (3 each, the order rotating, all connected at once) and each row is its batch of median server CPU. " +
+      "(5) WebSocket: ours dials `{ _tag: \"WebSocket\", host, port }` and our Server listens on one (the `ws` package); the reference: jstp.ws.createServer (an http.Server, the `websocket` package) and jstp.ws.connect; the ceiling and Effect floor rows of (5): the bare echo over WebSocket (`ws` on both ends, no extensions, our WebSocket link carrying a text frame per message).",
     `Latency is per call, from the call's start to its result (process.hrtime.bigint), over the measured batch; calls/s = measured calls / batch wall time. Each scenario runs a warm-up batch first on the same connections (not measured; (3)'s warm-up also sets its call count for ~2 s, between 300 and 1000). CPU µs/call = process.cpuUsage (user + system) of the client and of the server process over the measured batch, per call.`,
     `Payloads: a 100-byte ASCII string; (3) text: a 64 KiB string (65,536 UTF-16 code units, ${Buffer.byteLength(largePayload).toLocaleString("en-US")} UTF-8 bytes, prose with quotes and a few non-ASCII words); ` +
       `(3) base64: randomBytes(49152).toString("base64"), ${largeBase64Payload.length.toLocaleString("en-US")} ASCII characters (how a 64 KiB Buffer travels in JSTP). Every result was checked to be exactly [payload].`
@@ -1299,7 +1365,7 @@ const run = async (options: RunOptions): Promise<void> => {
     "",
     ...(rows.length > 0 ? echoSetup : []),
     ...(fanoutRows.length > 0 ? fanoutSetup : []),
-    `${flagsLine}. ${mdsfLine}. NODE_ENV=${process.env["NODE_ENV"] ?? "(unset)"}; Node ${process.version}; rpc bench took ${seconds.toFixed(1)} s; 1-min load average ${loadBefore.toFixed(2)} before, ${(loadavg()[0] ?? 0).toFixed(2)} after (other work on the machine makes these figures noisy).`
+    `${flagsLine}; ${oursFrom}. ${mdsfLine}. NODE_ENV=${process.env["NODE_ENV"] ?? "(unset)"}; Node ${process.version}; rpc bench took ${seconds.toFixed(1)} s; 1-min load average ${loadBefore.toFixed(2)} before, ${(loadavg()[0] ?? 0).toFixed(2)} after (other work on the machine makes these figures noisy).`
   )
 
   // One target, several ours rows: each row's ratio and whether it meets the target.
@@ -1379,6 +1445,17 @@ const run = async (options: RunOptions): Promise<void> => {
       formatRatio(ofReference)
     } the reference, ${formatRatio(ofFloor)} the Effect floor (which is ${formatRatio(floorOfReference)} the reference) (${met ? "met" : "MISSED"})`
   }
+  // WebSocket `call` against what a fiber per call can reach over WebSocket
+  // (no target of its own: it bounds the ≥ 2× above).
+  const wsFloorPart = (): string | undefined => {
+    const ours = find("ws-pipelined", "ours")
+    const floor = find("ws-pipelined", "effectFloor")
+    const reference = find("ws-pipelined", "reference")
+    if (ours === undefined || floor === undefined || reference === undefined) return undefined
+    return `WebSocket pipelined with connection.call against the WebSocket Effect floor (no target): ${
+      formatRatio(ours.rate / floor.rate)
+    } the Effect floor, which is ${formatRatio(floor.rate / reference.rate)} the reference`
+  }
   // A typed call (issue 15) costs at most 15% more than an untyped one:
   // the medians of the alternated batches' client CPU per call.
   const typedPart = (): string | undefined => {
@@ -1416,6 +1493,7 @@ const run = async (options: RunOptions): Promise<void> => {
       ["ours with connection.call (100 looping fibers per connection)", "ws-pipelined", "ours"],
       ["ours with connection.callAll (one call per connection, concurrency 100)", "ws-pipelined", "callAll"]
     ]),
+    wsFloorPart(),
     serverRatioPart(),
     handlerPart(),
     fanoutPart(),

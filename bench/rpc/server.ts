@@ -11,7 +11,7 @@
 //                2.x Application with the callback-style handler
 //   reference    @metarhia/jstp 2.3.0's net server, the callback-style
 //                handler; also jstp.ws.createServer on a second port
-//   floor        the bare Node echo of floor.ts
+//   floor        the bare echo of floor.ts; also on WebSocket (a second port)
 //
 // Every JSTP server also offers an empty interface `bench`, for the 2.x
 // clients of the fan-out scenario to inspect (a 2.x client receives a
@@ -150,8 +150,13 @@ const serveReference = async (): Promise<void> => {
   ])
 }
 
-const serveFloor = async (): Promise<void> =>
-  runListening(await Floor.serve(), "the floor server", { wsPort: null, mdsfFallback: null })
+const serveFloor = async (): Promise<void> => {
+  const [server, wsServer] = await Promise.all([Floor.serve(), Floor.serveWebSocket()])
+  await Promise.all([
+    runListening(server, "the floor server", { wsPort: portOf(wsServer, "the floor ws server"), mdsfFallback: null }),
+    closing(wsServer)
+  ])
+}
 
 const portOf = (server: Pick<RefServer, "address">, what: string): number => {
   const address = server.address()
