@@ -7,7 +7,7 @@
 // after a full GC, "count" with its live connections, and "broadcast" by
 // sending `calc.tick(i, payload)` to every client.
 import { Effect } from "effect"
-import { Application, Server } from "effect-jstp"
+import { Application, Server, SessionStore } from "effect-jstp"
 
 const send = (message) => void process.send?.(message)
 
@@ -15,7 +15,7 @@ const program = Effect.gen(function*() {
   const server = yield* Server.make({
     applications: [Application.make({ name: "calc", api: { calc: {} } })],
     listen: [{ _tag: "Tcp", host: "127.0.0.1", port: 0 }]
-  })
+  }).pipe(Effect.provideServiceEffect(SessionStore.SessionStore, SessionStore.memory()))
   send({ _tag: "listening", port: server.addresses[0].port })
   yield* Effect.async((resume) => {
     process.on("message", (request) => {
