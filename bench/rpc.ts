@@ -64,7 +64,8 @@
 // onEvent the onEvent row, compat the facade's); BENCH_RPC_FANOUT_BURST sets
 // the events the fan-out's server issues per burst (default 50); BENCH_RPC_CPU_PROF=<dir>
 // starts the server processes with `--cpu-prof --cpu-prof-dir=<dir>` (profile
-// the client with `node --cpu-prof --import tsx bench/index.ts rpc`).
+// the client with `TSX_TSCONFIG_PATH=bench/tsconfig.json node --cpu-prof
+// --import tsx bench/index.ts rpc`, after `npm run build`).
 import { fork } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { availableParallelism, loadavg } from "node:os"
