@@ -41,7 +41,9 @@
 // setImmediate between bursts). Ours, Effect API: Server.make's
 // `server.broadcast`, clients Connection.connect receiving through
 // `connection.events("bench")` (Stream.runForEach) or through the `onEvent`
-// connect option; ours, facade: its server's `broadcast`, 2.x-style clients
+// connect option, and an Effect floor for the Stream: onEvent into a
+// Mailbox per client, a tick's events at once, and a fiber per client
+// looping on takeAll (no Stream); ours, facade: its server's `broadcast`, 2.x-style clients
 // (connectAndInspect, `proxies.bench.on("tick", ...)`); the reference: the
 // same with @metarhia/jstp 2.3.0. Every client must receive every event
 // exactly once and in order (ids 0..FANOUT_EVENTS-1); events/s = deliveries
@@ -57,11 +59,11 @@
 //
 // For profiling: BENCH_RPC_SCENARIOS=pipelined,sequential,large,large-base64,
 // fanout,ws-pipelined and BENCH_RPC_IMPLS=ours,typed,callAll,reference,floor,
-// effect-floor,server-ours,server-ours-effect,server-compat,onEvent,compat pick
+// effect-floor,server-ours,server-ours-effect,server-compat,onEvent,event-floor,compat pick
 // what runs (typed: the typed-contract row of (1), ours through
 // Contract.connect; callAll: the "ours (callAll)" rows of (1) and (5); the server-*
 // keys: the server rows of (1) and (2); in (4), ours is the events Stream row,
-// onEvent the onEvent row, compat the facade's); BENCH_RPC_FANOUT_BURST sets
+// onEvent the onEvent row, event-floor its Effect floor, compat the facade's); BENCH_RPC_FANOUT_BURST sets
 // the events the fan-out's server issues per burst (default 50); BENCH_RPC_CPU_PROF=<dir>
 // starts the server processes with `--cpu-prof --cpu-prof-dir=<dir>` (profile
 // the client with `TSX_TSCONFIG_PATH=bench/tsconfig.json node --cpu-prof
@@ -70,7 +72,7 @@ import { fork } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { availableParallelism, loadavg } from "node:os"
 import { fileURLToPath } from "node:url"
-import { Cause, Effect, Exit, Schema, type Scope, Stream } from "effect"
+import { Cause, Effect, Exit, Mailbox, Schema, type Scope, Stream } from "effect"
 import { Connection, Contract } from "effect-jstp"
 import { type Connection as CompatConnection, net as compatNet, type RemoteProxy as CompatRemoteProxy } from "effect-jstp/compat"
 import { type BenchModule, consume, formatRate, formatRatio, markdownTable, type RunOptions } from "./harness.js"
@@ -910,25 +912,39 @@ const runScenario = (variant: Exclude<Variant, ServerVariant>, scenario: Scenari
 
 /**
  * A row of the fan-out table: ours with the Effect API (clients receiving
- * through the events Stream, or through the onEvent connect option), ours
- * through the facade, or the reference.
+ * through the events Stream, or through the onEvent connect option, or
+ * through onEvent into a fiber per client: the floor of any stream a fiber
+ * runs), ours through the facade, or the reference.
  */
-type FanoutVariant = "stream" | "onEvent" | "compat" | "reference"
+type FanoutVariant = "stream" | "onEvent" | "fiber" | "compat" | "reference"
 
-const fanoutVariants: ReadonlyArray<FanoutVariant> = ["stream", "onEvent", "compat", "reference"]
+const fanoutVariants: ReadonlyArray<FanoutVariant> = ["stream", "onEvent", "fiber", "compat", "reference"]
 
 const fanoutName: Record<FanoutVariant, string> = {
   stream: "ours, Effect API: events Stream",
   onEvent: "ours, Effect API: onEvent",
+  fiber: "Effect floor: onEvent into a fiber per client",
   compat: "ours, facade",
   reference: "reference"
 }
 
 /** A fan-out variant's name in BENCH_RPC_IMPLS. */
-const fanoutKey: Record<FanoutVariant, string> = { stream: "ours", onEvent: "onEvent", compat: "compat", reference: "reference" }
+const fanoutKey: Record<FanoutVariant, string> = {
+  stream: "ours",
+  onEvent: "onEvent",
+  fiber: "event-floor",
+  compat: "compat",
+  reference: "reference"
+}
 
 /** The server a fan-out variant's clients subscribe to. */
-const fanoutImpl: Record<FanoutVariant, Impl> = { stream: "ours", onEvent: "ours", compat: "compat", reference: "reference" }
+const fanoutImpl: Record<FanoutVariant, Impl> = {
+  stream: "ours",
+  onEvent: "ours",
+  fiber: "ours",
+  compat: "compat",
+  reference: "reference"
+}
 
 const fanoutLabel = `(4) fan-out: ${FANOUT_CONNECTIONS} connections subscribed, server broadcasts ${FANOUT_EVENTS.toLocaleString("en-US")} events`
 
@@ -1069,12 +1085,31 @@ const fanoutRounds = async (variant: FanoutVariant, server: ServerProcess, use: 
 // Ours, Effect API: FANOUT_CONNECTIONS Connection.connect clients, receiving
 // through `connection.events("bench")` (Stream.runForEach, a fiber each) or
 // through the onEvent connect option; one Effect.
-const runFanoutOurs = (variant: "stream" | "onEvent", server: ServerProcess): Promise<FanoutResult> =>
+const runFanoutOurs = (variant: "stream" | "onEvent" | "fiber", server: ServerProcess): Promise<FanoutResult> =>
   Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     let current: Deliveries | undefined
     const receive = (c: number, event: Connection.RemoteEvent): void => {
       if (event.iface === "bench" && event.event === "tick" && event.args.length === 2) current?.receive(c, event.args[0], event.args[1])
       else current?.stray(c, `${event.iface}.${event.event} with ${event.args.length} arguments`)
+    }
+    // The floor: onEvent hands a tick's events to a mailbox at once, as the
+    // events Stream's subscription does, and a fiber per client loops on
+    // takeAll; no Stream.
+    const mailboxes = variant === "fiber"
+      ? yield* Effect.forEach(Array.from({ length: FANOUT_CONNECTIONS }), () => Mailbox.make<Connection.RemoteEvent>())
+      : []
+    const intoMailbox = (c: number) => {
+      let batch: Array<Connection.RemoteEvent> | undefined
+      const flush = () => {
+        const events = batch!
+        batch = undefined
+        mailboxes[c]!.unsafeOfferAll(events)
+      }
+      return (event: Connection.RemoteEvent) => {
+        if (batch !== undefined) return void batch.push(event)
+        batch = [event]
+        queueMicrotask(flush)
+      }
     }
     const connections = yield* Effect.forEach(
       Array.from({ length: FANOUT_CONNECTIONS }),
@@ -1082,10 +1117,23 @@ const runFanoutOurs = (variant: "stream" | "onEvent", server: ServerProcess): Pr
         Connection.connect({
           address: { _tag: "Tcp", host: ADDRESS_HOST, port: server.port },
           application: "bench",
-          onEvent: variant === "onEvent" ? (event) => receive(c, event) : undefined
+          onEvent: variant === "onEvent" ? (event) => receive(c, event) : variant === "fiber" ? intoMailbox(c) : undefined
         }),
       { concurrency: "unbounded" }
     )
+    if (variant === "fiber") {
+      yield* Effect.forEach(
+        mailboxes,
+        (mailbox, c) =>
+          Effect.gen(function*() {
+            while (true) {
+              const [events] = yield* mailbox.takeAll
+              for (const event of events) receive(c, event)
+            }
+          }).pipe(Effect.forkScoped),
+        { discard: true }
+      )
+    }
     if (variant === "stream") {
       yield* Effect.forEach(
         connections,
@@ -1144,6 +1192,7 @@ const runFanout = (variant: FanoutVariant, server: ServerProcess, jstp: Jstp): P
   switch (variant) {
     case "stream":
     case "onEvent":
+    case "fiber":
       return runFanoutOurs(variant, server)
     case "compat":
       return runFanoutCallbacks(variant, server, (callback) =>
@@ -1357,7 +1406,7 @@ const run = async (options: RunOptions): Promise<void> => {
   const fanoutSetup = [
     `Fan-out: ${FANOUT_CONNECTIONS} client connections (in the bench process) to one server (in its child process), which broadcasts \`bench.tick(i, payload)\` (the 100-byte payload) for i in 0..${FANOUT_EVENTS - 1}, ` +
       `${FANOUT_BURST} events at a time with a setImmediate between (the same driver for every server), after a warm-up broadcast of ${FANOUT_WARMUP_EVENTS} to the same clients. ` +
-      "Ours, Effect API: Server.make's `server.broadcast(\"bench\", \"tick\", [i, payload])`, clients Connection.connect receiving through `connection.events(\"bench\")` (Stream.runForEach, a fiber per client) or through the `onEvent` connect option; " +
+      "Ours, Effect API: Server.make's `server.broadcast(\"bench\", \"tick\", [i, payload])`, clients Connection.connect receiving through `connection.events(\"bench\")` (Stream.runForEach, a fiber per client) or through the `onEvent` connect option; its Effect floor: the onEvent clients handing a tick's events to a Mailbox each, with a fiber per client looping on `takeAll` (what a fiber per subscription costs, with no Stream); " +
       "ours, facade: its net server's `broadcast(\"bench\", \"tick\", i, payload)`, clients `connectAndInspect(\"bench\", client, [\"bench\"], ...)` with `proxies.bench.on(\"tick\", (i, payload) => ...)`; the reference: the same 2.x program on @metarhia/jstp 2.3.0. " +
       `Events/s = deliveries (${FANOUT_CONNECTIONS} × events) / wall time from the broadcast request until the last client has its last event; CPU µs/delivery = process.cpuUsage of the clients' process and of the server over it, per delivery. ` +
       `Every client was checked to get every event exactly once and in order, and nothing more within ${FANOUT_SETTLE_MS} ms after.`
@@ -1427,9 +1476,12 @@ const run = async (options: RunOptions): Promise<void> => {
     const onEvent = findFanout("onEvent")
     if (stream === undefined || onEvent === undefined) return undefined
     const perEvent = (r: FanoutResult): number => r.batch.clientCpuUs / r.batch.due
+    const floor = findFanout("fiber")
     return `events Stream µs per event vs onEvent µs per event (client CPU per delivery, no target): ${formatCpuFine(perEvent(stream))} vs ${formatCpuFine(perEvent(onEvent))} µs (${
       perEvent(stream) >= perEvent(onEvent) ? "+" : ""
-    }${(perEvent(stream) - perEvent(onEvent)).toFixed(2)} µs)`
+    }${(perEvent(stream) - perEvent(onEvent)).toFixed(2)} µs)${
+      floor === undefined ? "" : `, the Effect floor (a fiber per client, no Stream) ${formatCpuFine(perEvent(floor))} µs`
+    }`
   }
   // Pipelined `call` (issue 12): ≥ 2× the reference, or, where the Effect
   // floor itself is below 2.5× the reference, ≥ 0.8× the floor.
