@@ -793,26 +793,60 @@ const measured = async (server: ServerProcess, run: () => Promise<Batch>) => {
   return { batch, clientCpuUs, serverCpuUs }
 }
 
-// A callback-style client: connect, warm-up, measured batch, close.
+/** A callback-style client: how it connects, calls and closes. */
+interface CallbackClient<C> {
+  readonly connect: () => Promise<C>
+  readonly call: CallbackCall<C>
+  readonly close: (connection: C) => Promise<void>
+}
+
+// Callback-style rows of one scenario, each a client against its server, all
+// connected at once: warm-up, then `rounds` rounds of measured batches, each
+// row once a round, the order rotating (so that rows read against each other
+// ran on the same machine state), then close. Each row is its batch of median
+// server CPU; the failures of its warm-up and other batches count with it.
+const runCallbackRows = async <C>(
+  rows: ReadonlyArray<{ readonly variant: Variant; readonly server: ServerProcess; readonly client: CallbackClient<C> }>,
+  scenario: Scenario,
+  rounds: number
+): Promise<Array<Result>> => {
+  const state = rows.map((row) => ({
+    ...row,
+    connections: [] as Array<C>,
+    runs: [] as Array<{ readonly batch: Batch; readonly clientCpuUs: number; readonly serverCpuUs: number }>
+  }))
+  const batch = (row: (typeof state)[number], perConnection: number) =>
+    callbackBatch(variantName[row.variant], row.client.call, row.connections, scenario.inFlight, perConnection, scenario.payload)
+  try {
+    for (const row of state) {
+      for (let i = 0; i < scenario.connections; i++) row.connections.push(await row.client.connect())
+    }
+    const warmups: Array<Batch> = []
+    for (const row of state) warmups.push(await batch(row, split(scenario, scenario.warmupCalls)))
+    const perConnection = split(scenario, measuredCalls(scenario, warmups[0]!))
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < state.length; k++) {
+        const row = state[(round + k) % state.length]!
+        row.runs.push(await measured(row.server, () => batch(row, perConnection)))
+      }
+    }
+    return state.map((row, i) => {
+      const median = [...row.runs].sort((x, y) => x.serverCpuUs - y.serverCpuUs)[Math.floor(rounds / 2)]!
+      const failures = row.runs.reduce((all, run) => run === median ? all : withWarmupFailures(all, run.batch), warmups[i]!)
+      return { variant: row.variant, scenario, ...median, batch: withWarmupFailures(median.batch, failures) }
+    })
+  } finally {
+    await Promise.all(state.flatMap((row) => row.connections.map(row.client.close)))
+  }
+}
+
+// A callback-style client alone: connect, warm-up, measured batch, close.
 const runCallbackStyle = async <C>(
   variant: Variant,
   scenario: Scenario,
   server: ServerProcess,
-  client: { readonly connect: () => Promise<C>; readonly call: CallbackCall<C>; readonly close: (connection: C) => Promise<void> }
-): Promise<Result> => {
-  const connections: Array<C> = []
-  const batch = (perConnection: number) =>
-    callbackBatch(variantName[variant], client.call, connections, scenario.inFlight, perConnection, scenario.payload)
-  try {
-    for (let i = 0; i < scenario.connections; i++) connections.push(await client.connect())
-    const warmup = await batch(split(scenario, scenario.warmupCalls))
-    const perConnection = split(scenario, measuredCalls(scenario, warmup))
-    const run = await measured(server, () => batch(perConnection))
-    return { variant, scenario, ...run, batch: withWarmupFailures(run.batch, warmup) }
-  } finally {
-    await Promise.all(connections.map(client.close))
-  }
-}
+  client: CallbackClient<C>
+): Promise<Result> => (await runCallbackRows([{ variant, server, client }], scenario, 1))[0]!
 
 const runReference = (scenario: Scenario, server: ServerProcess, jstp: Jstp): Promise<Result> =>
   runCallbackStyle("reference", scenario, server, {
@@ -843,54 +877,30 @@ const isServerVariant = (variant: Variant): variant is ServerVariant =>
 // How many measured batches each server row runs.
 const SERVER_ROUNDS = 3
 
-const facadeClientConnect = async (server: ServerProcess): Promise<CompatConnection> => {
-  const connection = await compatConnect(server.port)
-  connection.on("error", (error: unknown) => process.stderr.write(`rpc bench: facade client connection: ${String(error)}\n`))
-  return connection
-}
+// The facade's client (the cheapest) of `server`.
+const facadeClient = (server: ServerProcess): CallbackClient<CompatConnection> => ({
+  connect: async () => {
+    const connection = await compatConnect(server.port)
+    connection.on("error", (error: unknown) => process.stderr.write(`rpc bench: facade client connection: ${String(error)}\n`))
+    return connection
+  },
+  call: compatCall,
+  close: closeAndWait
+})
 
-// The server rows of a scenario: the facade's client (the cheapest) against
-// the server of each, all connected at once. Their measured batches
-// alternate (SERVER_ROUNDS rounds, each server once a round, the order
-// rotating), so that the rows, read against each other, ran on the same
-// machine state: one after another, the sequential rows' server CPU per call
-// moved by 10 µs between rows. Each row is its batch of median server CPU.
-const runServerRows = async (
+// The server rows of a scenario: the facade's client against the server of
+// each, their measured batches alternating: one after another, the
+// sequential rows' server CPU per call moved by 10 µs between rows.
+const runServerRows = (
   variants: ReadonlyArray<ServerVariant>,
   scenario: Scenario,
   serverOf: (variant: ServerVariant) => ServerProcess
-): Promise<Array<Result>> => {
-  const rows = variants.map((variant) => ({
-    variant,
-    server: serverOf(variant),
-    connections: [] as Array<CompatConnection>,
-    runs: [] as Array<{ readonly batch: Batch; readonly clientCpuUs: number; readonly serverCpuUs: number }>
-  }))
-  const batch = (row: (typeof rows)[number], perConnection: number) =>
-    callbackBatch(variantName[row.variant], compatCall, row.connections, scenario.inFlight, perConnection, scenario.payload)
-  try {
-    for (const row of rows) {
-      for (let i = 0; i < scenario.connections; i++) row.connections.push(await facadeClientConnect(row.server))
-    }
-    const warmups: Array<Batch> = []
-    for (const row of rows) warmups.push(await batch(row, split(scenario, scenario.warmupCalls)))
-    const perConnection = split(scenario, measuredCalls(scenario, warmups[0]!))
-    for (let round = 0; round < SERVER_ROUNDS; round++) {
-      for (let k = 0; k < rows.length; k++) {
-        const row = rows[(round + k) % rows.length]!
-        row.runs.push(await measured(row.server, () => batch(row, perConnection)))
-      }
-    }
-    return rows.map((row, i) => {
-      const median = [...row.runs].sort((a, b) => a.serverCpuUs - b.serverCpuUs)[Math.floor(SERVER_ROUNDS / 2)]!
-      // Failures of the warm-up and of the other batches count with the median's.
-      const failures = row.runs.reduce((all, run) => run === median ? all : withWarmupFailures(all, run.batch), warmups[i]!)
-      return { variant: row.variant, scenario, ...median, batch: withWarmupFailures(median.batch, failures) }
-    })
-  } finally {
-    await Promise.all(rows.flatMap((row) => row.connections.map(closeAndWait)))
-  }
-}
+): Promise<Array<Result>> =>
+  runCallbackRows(
+    variants.map((variant) => ({ variant, server: serverOf(variant), client: facadeClient(serverOf(variant)) })),
+    scenario,
+    SERVER_ROUNDS
+  )
 
 const runScenario = (variant: Exclude<Variant, ServerVariant>, scenario: Scenario, server: ServerProcess, jstp: Jstp): Promise<Result> => {
   switch (variant) {
