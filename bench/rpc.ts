@@ -77,8 +77,13 @@ import { Connection, Contract } from "effect-jstp"
 import { type Connection as CompatConnection, net as compatNet, type RemoteProxy as CompatRemoteProxy } from "effect-jstp/compat"
 import { type BenchModule, consume, formatRate, formatRatio, markdownTable, type RunOptions } from "./harness.js"
 import { type Impl, impls as allImpls, isServerMessage, type ParentMessage, type ServerMessage } from "./rpc/ipc.js"
+import type * as ConnectionHandleModule from "../src/internal/ConnectionHandle.js"
+import { built } from "./built.js"
 import * as Floor from "./rpc/floor.js"
 import { loadReference, type Jstp, type RefConnection, type RefRemoteProxy } from "./rpc/reference.js"
+
+// The subscription's own tick batching, for the events Stream's floor row.
+const ConnectionHandle = await built<typeof ConnectionHandleModule>("internal/ConnectionHandle.js")
 
 // --- Scenarios ----------------------------------------------------------------
 
@@ -1102,25 +1107,14 @@ const runFanoutOurs = (variant: "stream" | "onEvent" | "fiber", server: ServerPr
       if (event.iface === "bench" && event.event === "tick" && event.args.length === 2) current?.receive(c, event.args[0], event.args[1])
       else current?.stray(c, `${event.iface}.${event.event} with ${event.args.length} arguments`)
     }
-    // The floor: onEvent hands a tick's events to a mailbox at once, as the
-    // events Stream's subscription does, and a fiber per client loops on
-    // takeAll; no Stream.
+    // The floor: onEvent hands a tick's events to a mailbox at once, through
+    // the events Stream's own batching (perTick), and a fiber per client
+    // loops on takeAll; no Stream.
     const mailboxes = variant === "fiber"
       ? yield* Effect.forEach(Array.from({ length: FANOUT_CONNECTIONS }), () => Mailbox.make<Connection.RemoteEvent>())
       : []
-    const intoMailbox = (c: number) => {
-      let batch: Array<Connection.RemoteEvent> | undefined
-      const flush = () => {
-        const events = batch!
-        batch = undefined
-        mailboxes[c]!.unsafeOfferAll(events)
-      }
-      return (event: Connection.RemoteEvent) => {
-        if (batch !== undefined) return void batch.push(event)
-        batch = [event]
-        queueMicrotask(flush)
-      }
-    }
+    const intoMailbox = (c: number) =>
+      ConnectionHandle.perTick((events: Array<Connection.RemoteEvent>) => mailboxes[c]!.unsafeOfferAll(events)).push
     const connections = yield* Effect.forEach(
       Array.from({ length: FANOUT_CONNECTIONS }),
       (_, c) =>

@@ -192,6 +192,31 @@ const answerMethodNames = answerWith((names) => names.filter((name): name is str
 const answerVoid = answerWith((): void => undefined)
 
 /**
+ * Internal: gathers what is pushed in a tick and hands it to `deliver` as one
+ * array, in a microtask (or at once with `flush`): how a subscription hands
+ * a read's events to its mailbox.
+ *
+ * @since 0.1.0
+ */
+export const perTick = <A>(deliver: (items: Array<A>) => void): {
+  readonly push: (item: A) => void
+  readonly flush: () => void
+} => {
+  let batch: Array<A> | undefined
+  const flush = () => {
+    const items = batch
+    batch = undefined
+    if (items !== undefined) deliver(items)
+  }
+  const push = (item: A) => {
+    if (batch !== undefined) return void batch.push(item)
+    batch = [item]
+    queueMicrotask(flush)
+  }
+  return { push, flush }
+}
+
+/**
  * Internal: a connection handle over an engine.
  *
  * @since 0.1.0
@@ -300,17 +325,7 @@ export const fromParts = (parts: Parts): Connection => {
   const subscribe = (iface: string): Effect.Effect<Stream.Stream<RemoteEvent>, never, Scope.Scope> =>
     Effect.gen(function*() {
       const mailbox = yield* Effect.acquireRelease(Mailbox.make<RemoteEvent>(), (mailbox) => mailbox.shutdown)
-      let batch: Array<RemoteEvent> | undefined
-      const flush = () => {
-        const events = batch
-        batch = undefined
-        if (events !== undefined) mailbox.unsafeOfferAll(events)
-      }
-      const listener = (event: RemoteEvent) => {
-        if (batch !== undefined) return void batch.push(event)
-        batch = [event]
-        queueMicrotask(flush)
-      }
+      const { flush, push: listener } = perTick((events: Array<RemoteEvent>) => mailbox.unsafeOfferAll(events))
       yield* Effect.acquireRelease(
         Effect.sync(() => {
           let set = listeners.get(iface)
