@@ -46,11 +46,11 @@ export const encode = (texts: ReadonlyArray<string>, lengths: ReadonlyArray<numb
   let total = 0
   for (let i = 0; i < count; i++) total += headerSize(lengths[i]!, masked) + lengths[i]!
   const out = Buffer.allocUnsafe(total)
+  const maskBit = masked ? MASKED : 0
   let at = 0
   for (let i = 0; i < count; i++) {
     const length = lengths[i]!
     out[at++] = TEXT_FIN
-    const maskBit = masked ? MASKED : 0
     if (length < 126) {
       out[at++] = maskBit | length
     } else if (length < 65536) {
